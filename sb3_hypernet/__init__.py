@@ -1,0 +1,16 @@
+"""sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO."""
+
+from sb3_hypernet.policies import MetaRecurrentPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MetaEpisodeWrapper",
+    "MetaRecurrentPolicy",
+    "RNNHNPolicy",
+    "RNNPolicy",
+    "RNNSPolicy",
+    "TaskDistribution",
+    "make_meta_env",
+]

@@ -1,0 +1,332 @@
+"""Recurrent meta-RL policies for sb3-contrib's ``RecurrentPPO``: RNN (RL2), RNN+S and RNN+HN.
+
+NeurIPS 2023 sections 3.2 and 5; architecture details in SPEC 2. All three share one recurrent policy: a GRU
+trajectory encoder (:class:`~sb3_hypernet.recurrent.HistoryEncoder`) feeding a method-specific head
+(:mod:`sb3_hypernet.heads`). Use them by class (``RecurrentPPO(RNNHNPolicy, env)``) or by import path in an
+rl_zoo3 config (``policy: sb3_hypernet.RNNHNPolicy``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, ClassVar
+
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.distributions import Distribution
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.utils import get_device
+from torch import nn
+
+from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
+from sb3_hypernet.initializers import init_base_linear
+from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
+from sb3_hypernet.wrappers import META_OBS_KEYS
+
+
+def check_meta_observation_space(observation_space: spaces.Space, policy_name: str) -> None:
+    """Raise a ``ValueError`` unless ``observation_space`` is the Dict that :class:`MetaEpisodeWrapper` produces."""
+    hint = (
+        f"{policy_name} needs the Dict observation of sb3_hypernet.MetaEpisodeWrapper with keys "
+        f"{', '.join(META_OBS_KEYS)}: use a registered meta-episode id (e.g. GridNavi-v0) or wrap your env."
+    )
+    if not isinstance(observation_space, spaces.Dict):
+        raise ValueError(f"{hint} Got {observation_space}.")
+    missing = [key for key in META_OBS_KEYS if key not in observation_space.spaces]
+    if missing:
+        raise ValueError(f"{hint} Missing: {', '.join(missing)}.")
+    if not isinstance(observation_space["obs"], (spaces.Box, spaces.Discrete)):
+        raise ValueError(f"{policy_name} supports Box or Discrete inner observations, got {observation_space['obs']}.")
+
+
+class MetaEpisodeExtractor(BaseFeaturesExtractor):
+    """Flattens the meta-episode observation to ``[obs, prev_action, prev_reward, episode_done]``.
+
+    Any other key (``task``) is left out: policies must not act on the task descriptor.
+    """
+
+    def __init__(self, observation_space: spaces.Dict):
+        super().__init__(observation_space, sum(get_flattened_obs_dim(observation_space[k]) for k in META_OBS_KEYS))
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        return th.cat([observations[key].flatten(1) for key in META_OBS_KEYS], dim=1)
+
+
+class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
+    """Recurrent actor-critic for meta-episodes: a GRU trajectory encoder shared by actor and critic, and a head.
+
+    Subclasses pick the head (``head_class``). Differences from sb3-contrib's ``RecurrentActorCriticPolicy``:
+    a GRU (behind the LSTM interface) fed by per-input embeddings replaces the LSTM; actor and critic share it
+    and both losses train it (sb3-contrib's shared LSTM would detach the critic); the recurrent pass over a
+    training batch is one GRU call; initialisation follows the reference code (SPEC 2), not SB3's orthogonal one.
+
+    :param observation_space: the Dict space of :class:`~sb3_hypernet.MetaEpisodeWrapper`
+    :param action_space: ``Discrete`` or ``Box``
+    :param lr_schedule: learning rate schedule
+    :param net_arch: hidden layers of the actor and critic (base) networks: a list for both, or
+        ``dict(pi=[...], vf=[...])``; default ``[256, 128]``
+    :param activation_fn: activation of the hidden layers
+    :param gru_hidden_size: GRU size
+    :param n_gru_layers: GRU layers
+    :param latent_dim: the encoder's latent has ``2 * latent_dim`` units
+    :param obs_embedding_dim: encoder embedding of the observation
+    :param action_embedding_dim: encoder embedding of the previous action (0: not an input)
+    :param reward_embedding_dim: encoder embedding of the previous reward (0: not an input)
+    :param latent_embedding_dim: size of ``tanh(Linear(latent, .))``, what the policy reads of the latent
+    :param log_std_init: initial log standard deviation of Gaussian actions (a parameter, never generated)
+    :param use_sde: not supported; present because RecurrentPPO always passes it
+    :param optimizer_class: optimiser
+    :param optimizer_kwargs: optimiser keyword arguments other than the learning rate
+    :param head_kwargs: keyword arguments of the head (see each policy)
+    """
+
+    head_class: ClassVar[type[MetaPolicyHead]]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.Tanh,
+        gru_hidden_size: int = 256,
+        n_gru_layers: int = 1,
+        latent_dim: int = 5,
+        obs_embedding_dim: int = 32,
+        action_embedding_dim: int = 16,
+        reward_embedding_dim: int = 16,
+        latent_embedding_dim: int = 25,
+        log_std_init: float = 0.0,
+        use_sde: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        **head_kwargs: Any,
+    ):
+        name = type(self).__name__
+        check_meta_observation_space(observation_space, name)
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"{name} supports Discrete and Box action spaces, got {action_space}.")
+        if use_sde:
+            raise ValueError(f"{name} does not support gSDE (use_sde=True).")
+        self._check_head_kwargs(head_kwargs)
+        if net_arch is None:
+            net_arch = [256, 128]
+        arch = dict(net_arch) if isinstance(net_arch, dict) else {"pi": list(net_arch), "vf": list(net_arch)}
+        if set(arch) != {"pi", "vf"}:
+            raise ValueError(f"net_arch must be a list of layer sizes or dict(pi=[...], vf=[...]), got {net_arch!r}")
+
+        # Everything a reload needs, in constructor terms (see _get_constructor_parameters).
+        self._config: dict[str, Any] = dict(
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            gru_hidden_size=gru_hidden_size,
+            n_gru_layers=n_gru_layers,
+            latent_dim=latent_dim,
+            obs_embedding_dim=obs_embedding_dim,
+            action_embedding_dim=action_embedding_dim,
+            reward_embedding_dim=reward_embedding_dim,
+            latent_embedding_dim=latent_embedding_dim,
+            log_std_init=log_std_init,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            **head_kwargs,
+        )
+        # Read by _build_mlp_extractor, which the parent constructor calls.
+        self._head_arch = arch
+        self._head_kwargs = dict(latent_embedding_dim=latent_embedding_dim, **head_kwargs)
+        self._latent_size = 2 * latent_dim
+        self._obs_dim = get_flattened_obs_dim(observation_space["obs"])
+        is_discrete = isinstance(action_space, spaces.Discrete)
+        self._action_dim = int(action_space.n) if is_discrete else int(spaces.flatdim(action_space))
+        self._actor_output_role = "categorical" if is_discrete else "gaussian"
+
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=arch,
+            activation_fn=activation_fn,
+            ortho_init=False,
+            log_std_init=log_std_init,
+            features_extractor_class=MetaEpisodeExtractor,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            lstm_hidden_size=gru_hidden_size,
+            n_lstm_layers=n_gru_layers,
+            shared_lstm=True,
+            enable_critic_lstm=False,
+        )
+        # The parent built an nn.LSTM; the GRU encoder takes its place (same state layout for the buffer).
+        self.lstm_actor = HistoryEncoder(
+            obs_dim=self._obs_dim,
+            action_dim=get_flattened_obs_dim(observation_space["prev_action"]),
+            obs_embedding_dim=obs_embedding_dim,
+            action_embedding_dim=action_embedding_dim,
+            reward_embedding_dim=reward_embedding_dim,
+            hidden_size=gru_hidden_size,
+            num_layers=n_gru_layers,
+            latent_dim=latent_dim,
+        ).to(self.device)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    @classmethod
+    def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
+        accepted = set(inspect.signature(cls.head_class.__init__).parameters) - set(
+            inspect.signature(MetaPolicyHead.__init__).parameters
+        )
+        unknown = sorted(set(head_kwargs) - accepted)
+        if unknown:
+            known = sorted(set(inspect.signature(MetaRecurrentPolicy.__init__).parameters) | accepted)
+            known = [k for k in known if k not in ("self", "head_kwargs", "observation_space", "action_space")]
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, known, n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise TypeError(
+                f"{cls.__name__} got unknown policy keyword argument(s) {', '.join(hints)}. "
+                f"It accepts: {', '.join(known)}."
+            )
+
+    def _build_mlp_extractor(self) -> None:
+        self.mlp_extractor = self.head_class(
+            self._latent_size,
+            self._obs_dim,
+            self._action_dim,
+            self._actor_output_role,
+            self._head_arch,
+            self.activation_fn,
+            **self._head_kwargs,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        if self.mlp_extractor.generates_outputs:
+            # The hypernetwork generates the output layers; SB3's heads would add a second, fixed one.
+            self.action_net = nn.Identity()
+            self.value_net = nn.Identity()
+        else:
+            init_base_linear(self.action_net, self._actor_output_role)
+            init_base_linear(self.value_net, "critic")
+
+    _process_sequence = staticmethod(process_sequence)
+
+    # sb3-contrib's four entry points are overridden (each a few lines) because with a shared LSTM it detaches
+    # the critic from it; here both losses train the shared encoder, as in the reference implementation.
+    def _encode(
+        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
+    ) -> tuple[th.Tensor, tuple[th.Tensor, th.Tensor]]:
+        features = self.extract_features(obs, self.features_extractor)
+        return self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+
+    def forward(
+        self, obs: PyTorchObs, lstm_states: RNNStates, episode_starts: th.Tensor, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, RNNStates]:
+        """Rollout step: actions, values, log-probabilities and the new recurrent state."""
+        encoded, state = self._encode(obs, lstm_states.pi, episode_starts)
+        self.mlp_extractor.observe(encoded)
+        latent_pi, latent_vf = self.mlp_extractor(encoded)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        actions = distribution.get_actions(deterministic=deterministic)
+        log_prob = distribution.log_prob(actions)
+        actions = actions.reshape((-1, *self.action_space.shape))
+        return actions, self.value_net(latent_vf), log_prob, RNNStates(state, state)
+
+    def get_distribution(
+        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
+    ) -> tuple[Distribution, tuple[th.Tensor, ...]]:
+        """Action distribution and new recurrent state."""
+        encoded, state = self._encode(obs, lstm_states, episode_starts)
+        return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(encoded)), state
+
+    def predict_values(
+        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
+    ) -> th.Tensor:
+        """State values."""
+        encoded, _ = self._encode(obs, lstm_states, episode_starts)
+        return self.value_net(self.mlp_extractor.forward_critic(encoded))
+
+    def evaluate_actions(
+        self, obs: PyTorchObs, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Values, log-probabilities of ``actions`` and entropies over a batch of sequences."""
+        encoded, _ = self._encode(obs, lstm_states.pi, episode_starts)
+        latent_pi, latent_vf = self.mlp_extractor(encoded)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
+
+    def set_training_mode(self, mode: bool) -> None:
+        # A rollout starts with the switch to eval mode: the states the previous rollout saw (and the update
+        # on it used un-merged) join the normalisation statistics now, so rollout and update agree.
+        if not mode and self.training:
+            self.mlp_extractor.commit_statistics()
+        super().set_training_mode(mode)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return dict(
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            lr_schedule=self._dummy_schedule,
+            **self._config,
+        )
+
+    def save(self, path: str) -> None:
+        """Save the policy alone (weights, constructor arguments and class name)."""
+        th.save(
+            {
+                "state_dict": self.state_dict(),
+                "data": self._get_constructor_parameters(),
+                "policy_class": type(self).__qualname__,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str, device: th.device | str = "auto") -> MetaRecurrentPolicy:
+        """Load a policy saved with :meth:`save`; raises ``ValueError`` if it was saved from another class."""
+        device = get_device(device)
+        saved = th.load(path, map_location=device, weights_only=False)
+        saved_class = saved.get("policy_class") if isinstance(saved, dict) else None
+        if saved_class != cls.__qualname__:
+            raise ValueError(
+                f"{path} holds a {saved_class or 'policy of unknown class'}, not a {cls.__qualname__}: "
+                f"load it with {saved_class or 'the class that saved it'}.load()."
+            )
+        policy = cls(**saved["data"])
+        policy.load_state_dict(saved["state_dict"])
+        return policy.to(device)
+
+
+class RNNPolicy(MetaRecurrentPolicy):
+    """RL2 / "RNN" (Duan et al. 2016; NeurIPS 2023 section 3.2): actor and critic MLPs on the latent only.
+
+    :param latent_embedding_dim: size of the latent embedding the MLPs read (25)
+    """
+
+    head_class = RNNHead
+
+
+class RNNSPolicy(MetaRecurrentPolicy):
+    """ "RNN+S" (NeurIPS 2023 section 5): MLPs on the state embedding and the latent embedding.
+
+    :param state_embedding_dim: size of the state embedding (256)
+    :param normalize_state: running mean/std normalisation of the state input (True)
+    """
+
+    head_class = RNNSHead
+
+
+class RNNHNPolicy(MetaRecurrentPolicy):
+    """ "RNN+HN", the recurrent hypernetwork (NeurIPS 2023 section 3.2; CoRL 2022 section 4): the GRU's latent
+    embedding drives a hypernetwork that generates every weight and bias of the actor and critic MLPs applied
+    to the state embedding, with Bias-HyperInit (CoRL 2022 section 4.2).
+
+    :param state_embedding_dim: size of the state embedding, the base networks' input (256)
+    :param normalize_state: running mean/std normalisation of the state input (True)
+    """
+
+    head_class = HyperNetworkHead

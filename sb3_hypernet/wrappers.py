@@ -1,0 +1,258 @@
+"""Meta-episodes: the task-distribution interface and :class:`MetaEpisodeWrapper` (NeurIPS 2023, section 3.1)."""
+
+from __future__ import annotations
+
+import abc
+from collections import OrderedDict
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+#: Keys of the meta-episode observation, in the order policies read them.
+META_OBS_KEYS = ("obs", "prev_action", "prev_reward", "episode_done")
+TASK_KEY = "task"
+_TASK_METHODS = ("sample_task", "set_task", "task_descriptor")
+
+
+class TaskDistribution(abc.ABC):
+    """A family of MDPs indexed by a task: the interface every benchmark env implements.
+
+    An environment that inherits this (next to ``gym.Env``) or simply provides the same three methods and the
+    ``task_space`` attribute can be wrapped by :class:`MetaEpisodeWrapper`. The contract:
+
+    - ``sample_task(rng)`` draws a task from the distribution using only ``rng`` (so task sampling is seeded
+      by the wrapper), without changing the current task;
+    - ``set_task(task)`` makes ``task`` the current task; ``reset()`` never changes the task;
+    - ``task_descriptor()`` returns the current task's descriptor c_M, an array in ``task_space``
+      (used as a training target by task-inference methods and never as a policy input).
+    """
+
+    task_space: spaces.Box
+
+    @abc.abstractmethod
+    def sample_task(self, rng: np.random.Generator) -> Any:
+        """Draw a task from the task distribution."""
+
+    @abc.abstractmethod
+    def set_task(self, task: Any) -> None:
+        """Make ``task`` the current task (takes effect from the next ``reset``)."""
+
+    @abc.abstractmethod
+    def task_descriptor(self) -> np.ndarray:
+        """Descriptor c_M of the current task, an element of ``task_space``."""
+
+
+def check_task_distribution(env: gym.Env) -> TaskDistribution:
+    """Return ``env.unwrapped`` if it implements the task interface, else raise a ``TypeError`` naming what is missing."""
+    base = env.unwrapped
+    missing = [name for name in (*_TASK_METHODS, "task_space") if not hasattr(base, name)]
+    if missing:
+        raise TypeError(
+            f"{type(base).__name__} does not implement the task-distribution interface needed for meta-episodes: "
+            f"missing {', '.join(missing)}. Implement sb3_hypernet.TaskDistribution (sample_task(rng), set_task(task), "
+            "task_descriptor() and a task_space attribute) on the environment."
+        )
+    return base  # type: ignore[return-value]
+
+
+class MetaEpisodeWrapper(gym.Wrapper):
+    """Runs ``n_episodes`` episodes of one sampled task as a single (meta-)episode.
+
+    NeurIPS 2023, section 3.1: a task is sampled when the meta-episode starts and kept for ``n_episodes``
+    consecutive episodes; the recurrent state is reset only between meta-episodes, and the return optimised is
+    the sum over the whole meta-episode. For SB3 the meta-episode *is* the episode: inner boundaries never
+    produce ``terminated``/``truncated``, so the recurrent state is carried across them and ``Monitor`` logs
+    meta-episode returns.
+
+    Observation (a ``Dict``):
+
+    ============  ==========================================================================================
+    key           meaning
+    ============  ==========================================================================================
+    obs           the inner environment's observation
+    prev_action   the previous action (one-hot for ``Discrete``), zeros at the start of the meta-episode
+    prev_reward   the previous reward, shape (1,), 0 at the start of the meta-episode
+    episode_done  shape (1,): 1.0 on the first step of inner episodes 2..k, else 0.0
+    task          only with ``expose_task=True``: the task descriptor (a training target, not a policy input)
+    ============  ==========================================================================================
+
+    At an inner-episode boundary the inner env is reset with the same task and the returned observation is the
+    new episode's first observation, carrying ``prev_action``/``prev_reward`` of the step that ended the episode.
+    The step's reward is that last step's reward, so every reward is seen once. An inner ``terminated`` (a fall)
+    ends that inner episode only. The meta-episode ends with ``terminated=True`` after the k-th inner episode:
+    the meta-RL objective is the finite sum over the meta-episode, so there is nothing to bootstrap beyond it.
+    If the inner env has no time limit of its own, ``max_episode_steps`` adds one.
+
+    ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), and
+    ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
+    Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to).
+
+    Tasks are sampled from a generator seeded by ``reset(seed=...)``; ``reset(options={"task": task})`` runs a
+    given task instead of a sampled one.
+
+    :param env: environment implementing :class:`TaskDistribution`
+    :param n_episodes: number of inner episodes k per meta-episode
+    :param expose_task: add the task descriptor to the observation under ``task``
+    :param max_episode_steps: time limit of each inner episode, for inner envs that have none
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        n_episodes: int = 1,
+        expose_task: bool = False,
+        max_episode_steps: int | None = None,
+    ):
+        if n_episodes < 1:
+            raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+        self.task_env = check_task_distribution(env)
+        if max_episode_steps is not None:
+            env = gym.wrappers.TimeLimit(env, max_episode_steps)
+        super().__init__(env)
+        self.n_episodes = int(n_episodes)
+        self.expose_task = bool(expose_task)
+
+        action_space = env.action_space
+        if isinstance(action_space, spaces.Discrete):
+            self._n_actions = int(action_space.n)
+            prev_action_space = spaces.Box(0.0, 1.0, (self._n_actions,), np.float32)
+        elif isinstance(action_space, spaces.Box):
+            self._n_actions = 0
+            prev_action_space = spaces.Box(action_space.low, action_space.high, action_space.shape, np.float32)
+        else:
+            raise TypeError(
+                f"MetaEpisodeWrapper supports Discrete and Box action spaces, got {type(action_space).__name__}"
+            )
+        obs_spaces: dict[str, spaces.Space] = OrderedDict(
+            obs=env.observation_space,
+            prev_action=prev_action_space,
+            prev_reward=spaces.Box(-np.inf, np.inf, (1,), np.float32),
+            episode_done=spaces.Box(0.0, 1.0, (1,), np.float32),
+        )
+        if self.expose_task:
+            obs_spaces[TASK_KEY] = self.task_env.task_space
+        self.observation_space = spaces.Dict(obs_spaces)
+
+        self._task_rng = np.random.default_rng()
+        self._task: Any = None
+        self._episode_index = 0
+        self._returns: list[float] = []
+        self._lengths: list[int] = []
+        self._successes: list[float] = []
+        self._episode_return = 0.0
+        self._episode_length = 0
+        self._episode_success: float | None = None
+
+    @property
+    def task(self) -> Any:
+        """The task of the current meta-episode."""
+        return self._task
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a meta-episode: sample (or take ``options["task"]``) a task and reset the inner env."""
+        if seed is not None:
+            self._task_rng = np.random.default_rng(seed)
+        options = dict(options or {})
+        task = options.pop(TASK_KEY, None)
+        self._task = self.task_env.sample_task(self._task_rng) if task is None else task
+        self.task_env.set_task(self._task)
+        obs, info = self.env.reset(seed=seed, options=options or None)
+        self._episode_index = 0
+        self._returns, self._lengths, self._successes = [], [], []
+        self._start_inner_episode()
+        info = dict(info, inner_episode=0)
+        return self._observation(obs, self._zero_action(), 0.0, False), info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the inner env; reset it in place at inner boundaries and end after the k-th inner episode."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward = float(reward)
+        if not np.isfinite(reward):
+            raise ValueError(
+                f"{type(self.task_env).__name__} returned a non-finite reward ({reward}) at step {self._episode_length} "
+                f"of inner episode {self._episode_index} (task {self._task!r})."
+            )
+        self._episode_return += reward
+        self._episode_length += 1
+        if "success" in info:
+            self._episode_success = max(self._episode_success or 0.0, float(info["success"]))
+        info = dict(info, inner_episode=self._episode_index)
+        prev_action = self._encode_action(action)
+
+        meta_done = False
+        episode_done = terminated or truncated
+        if episode_done:
+            self._returns.append(self._episode_return)
+            self._lengths.append(self._episode_length)
+            if self._episode_success is not None:
+                self._successes.append(self._episode_success)
+            self._episode_index += 1
+            if self._episode_index >= self.n_episodes:
+                meta_done = True
+                info["inner_returns"] = list(self._returns)
+                info["inner_lengths"] = list(self._lengths)
+                if self._successes:
+                    info["inner_successes"] = list(self._successes)
+            else:
+                # Same task, next inner episode: the agent sees its first observation together with the last
+                # step's action and reward.
+                obs, _ = self.env.reset()
+                self._start_inner_episode()
+        return (
+            self._observation(obs, prev_action, reward, episode_done and not meta_done),
+            reward,
+            meta_done,
+            False,
+            info,
+        )
+
+    def _start_inner_episode(self) -> None:
+        self._episode_return = 0.0
+        self._episode_length = 0
+        self._episode_success = None
+
+    def _zero_action(self) -> np.ndarray:
+        space = self.observation_space["prev_action"]
+        return np.clip(np.zeros(space.shape, np.float32), space.low, space.high)
+
+    def _encode_action(self, action: Any) -> np.ndarray:
+        if self._n_actions:
+            one_hot = np.zeros(self._n_actions, np.float32)
+            one_hot[int(np.asarray(action).reshape(()))] = 1.0
+            return one_hot
+        space = self.observation_space["prev_action"]
+        return np.clip(np.asarray(action, np.float32).reshape(space.shape), space.low, space.high)
+
+    def _observation(
+        self, obs: Any, prev_action: np.ndarray, prev_reward: float, episode_done: bool
+    ) -> dict[str, np.ndarray]:
+        out = OrderedDict(
+            obs=obs,
+            prev_action=prev_action,
+            prev_reward=np.array([prev_reward], np.float32),
+            episode_done=np.array([float(episode_done)], np.float32),
+        )
+        if self.expose_task:
+            out[TASK_KEY] = np.asarray(self.task_env.task_descriptor(), self.task_env.task_space.dtype)
+        return out
+
+
+def make_meta_env(
+    task_env_id: str,
+    n_episodes: int,
+    expose_task: bool = False,
+    render_mode: str | None = None,
+    **task_env_kwargs: Any,
+) -> MetaEpisodeWrapper:
+    """Entry point of registered meta-episode ids: ``gym.make(task_env_id)`` wrapped in :class:`MetaEpisodeWrapper`.
+
+    Keyword arguments other than ``n_episodes`` and ``expose_task`` go to the task env, so
+    ``gym.make("GridNavi-v0", dense=True)`` reaches ``GridNavi(dense=True)``.
+    """
+    # The outer gym.make checks the meta env; checking the inner one too would only cost time per step.
+    inner = gym.make(task_env_id, render_mode=render_mode, disable_env_checker=True, **task_env_kwargs)
+    return MetaEpisodeWrapper(inner, n_episodes=n_episodes, expose_task=expose_task)
