@@ -8,6 +8,7 @@ the output layers too, so its latents are the action logits / Gaussian mean and 
 from __future__ import annotations
 
 import abc
+import itertools
 
 import torch as th
 from torch import nn
@@ -68,7 +69,7 @@ class RunningNormalizer(nn.Module):
 def _mlp(sizes: list[int], activation_fn: type[nn.Module]) -> nn.Sequential:
     """Hidden layers of a plain base network (normc gain 5/3, zero biases), activation after each."""
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for n_in, n_out in itertools.pairwise(sizes):
         layers += [init_base_linear(nn.Linear(n_in, n_out), "hidden"), activation_fn()]
     return nn.Sequential(*layers)
 

@@ -45,7 +45,7 @@ class TaskDistribution(abc.ABC):
 
 
 def check_task_distribution(env: gym.Env) -> TaskDistribution:
-    """Return ``env.unwrapped`` if it implements the task interface, else raise a ``TypeError`` naming what is missing."""
+    """``env.unwrapped`` if it implements the task interface; otherwise a ``TypeError`` naming what is missing."""
     base = env.unwrapped
     missing = [name for name in (*_TASK_METHODS, "task_space") if not hasattr(base, name)]
     if missing:
@@ -173,8 +173,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
         reward = float(reward)
         if not np.isfinite(reward):
             raise ValueError(
-                f"{type(self.task_env).__name__} returned a non-finite reward ({reward}) at step {self._episode_length} "
-                f"of inner episode {self._episode_index} (task {self._task!r})."
+                f"{type(self.task_env).__name__} returned a non-finite reward ({reward}) at step "
+                f"{self._episode_length} of inner episode {self._episode_index} (task {self._task!r})."
             )
         self._episode_return += reward
         self._episode_length += 1
