@@ -1,16 +1,22 @@
 """sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO."""
 
+from sb3_hypernet.callbacks import MetaEpisodeLogger
+from sb3_hypernet.evaluation import MetaEvaluation, evaluate_meta_policy, load_meta_model
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MetaEpisodeLogger",
     "MetaEpisodeWrapper",
+    "MetaEvaluation",
     "MetaRecurrentPolicy",
     "RNNHNPolicy",
     "RNNPolicy",
     "RNNSPolicy",
     "TaskDistribution",
+    "evaluate_meta_policy",
+    "load_meta_model",
     "make_meta_env",
 ]

@@ -85,7 +85,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
     the meta-RL objective is the finite sum over the meta-episode, so there is nothing to bootstrap beyond it.
     If the inner env has no time limit of its own, ``max_episode_steps`` adds one.
 
-    ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), and
+    ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), the
+    ``task_descriptor``, and
     ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
     Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to).
 
@@ -195,6 +196,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
                 meta_done = True
                 info["inner_returns"] = list(self._returns)
                 info["inner_lengths"] = list(self._lengths)
+                info["task_descriptor"] = np.asarray(self.task_env.task_descriptor())
                 if self._successes:
                     info["inner_successes"] = list(self._successes)
             else:

@@ -1,0 +1,43 @@
+"""Callbacks for meta-RL training."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+
+class MetaEpisodeLogger(BaseCallback):
+    """Logs the mean return (and success) of each inner episode of the last meta-episodes to SB3's logger.
+
+    Reads ``info["inner_returns"]`` (and ``inner_successes``) that :class:`~sb3_hypernet.MetaEpisodeWrapper` puts
+    in the info of a meta-episode's last step, and records ``rollout/inner_return_<i>`` (i = 1..k) and
+    ``rollout/inner_success_<i>`` at the end of each rollout: the adaptation curve next to ``rollout/ep_rew_mean``
+    (the meta-episode return) in TensorBoard. In an rl_zoo3 config: ``callback: sb3_hypernet.MetaEpisodeLogger``.
+
+    :param window: number of recent meta-episodes averaged (SB3's ``stats_window_size`` is 100)
+    """
+
+    def __init__(self, window: int = 100, verbose: int = 0):
+        super().__init__(verbose)
+        self.window = window
+        self.inner_returns: deque[list[float]] = deque(maxlen=window)
+        self.inner_successes: deque[list[float]] = deque(maxlen=window)
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True):
+            if done and "inner_returns" in info:
+                self.inner_returns.append(info["inner_returns"])
+                if "inner_successes" in info:
+                    self.inner_successes.append(info["inner_successes"])
+        return True
+
+    def _on_rollout_end(self) -> None:
+        for name, history in (("inner_return", self.inner_returns), ("inner_success", self.inner_successes)):
+            if not history:
+                continue
+            k = min(len(values) for values in history)
+            means = np.mean([values[:k] for values in history], axis=0)
+            for i, value in enumerate(means, start=1):
+                self.logger.record(f"rollout/{name}_{i}", float(value))

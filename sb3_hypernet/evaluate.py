@@ -1,0 +1,98 @@
+"""Command line: evaluate a saved RecurrentPPO ``.zip`` over meta-episodes.
+
+    python -m sb3_hypernet.evaluate --model logs/ppo_lstm/GridNavi-v0_1/GridNavi-v0.zip --env GridNavi-v0
+
+Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
+(and success rates where the benchmark reports success); ``--json`` prints the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+import gymnasium as gym
+from rl_zoo3.utils import StoreDict
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from sb3_hypernet.evaluation import (
+    MetaEvaluation,
+    check_model_fits_env,
+    evaluate_meta_policy,
+    find_vecnormalize,
+    load_meta_model,
+    wrap_vecnormalize,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m sb3_hypernet.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="path of the saved .zip (RecurrentPPO)")
+    parser.add_argument("--env", required=True, help="meta-episode environment id, e.g. GridNavi-v0")
+    parser.add_argument("-n", "--n-meta-episodes", type=int, default=100, help="meta-episodes, each a new task")
+    parser.add_argument("--seed", type=int, default=0, help="seed of task sampling")
+    parser.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
+    parser.add_argument("--n-envs", type=int, default=8, help="environments run in parallel")
+    parser.add_argument(
+        "--env-kwargs", type=str, nargs="+", action=StoreDict, default={}, help="key:value for gym.make"
+    )
+    parser.add_argument("--gym-packages", type=str, nargs="+", default=["envs"], help="modules that register envs")
+    parser.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (default: rl_zoo3's, if any)")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser.parse_args(argv)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A table of means and confidence intervals."""
+    pct = round(100 * summary["confidence"])
+    lines = [f"{'':<22}{'mean':>10}   {pct}% CI"]
+
+    def row(label: str, stats: dict[str, float]) -> str:
+        return f"{label:<22}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
+
+    for i, stats in enumerate(summary["inner_returns"], start=1):
+        lines.append(row(f"episode {i} return", stats))
+    lines.append(row("meta-episode return", summary["meta_return"]))
+    for i, stats in enumerate(summary.get("inner_successes", []), start=1):
+        lines.append(row(f"episode {i} success", stats))
+    if "success_rate" in summary:
+        lines.append(row("success rate", summary["success_rate"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> MetaEvaluation:
+    args = parse_args(argv)
+    for package in args.gym_packages:
+        importlib.import_module(package)
+    if args.env not in gym.registry:
+        raise SystemExit(f"error: unknown environment id {args.env!r} (imported {', '.join(args.gym_packages)})")
+    try:
+        model = load_meta_model(args.model, device=args.device)
+        n_envs = min(args.n_envs, args.n_meta_episodes)
+        env = DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)])
+        check_model_fits_env(model, env, args.env)
+        stats_path = args.vecnormalize or find_vecnormalize(args.model)
+        if stats_path is not None:
+            env = wrap_vecnormalize(env, stats_path)
+        result = evaluate_meta_policy(
+            model, env, args.n_meta_episodes, deterministic=not args.stochastic, seed=args.seed
+        )
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(f"error: {error}") from None
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({"env": args.env, "model": args.model, "deterministic": not args.stochastic, **summary}))
+    else:
+        mode = "stochastic" if args.stochastic else "deterministic"
+        print(f"{args.env}: {args.model}, {summary['n_meta_episodes']} meta-episodes, {mode}, seed {args.seed}")
+        print(format_summary(summary))
+    sys.stdout.flush()
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Evaluation of meta-RL policies over meta-episodes (NeurIPS 2023 section 4; SPEC 6).
+
+Reports the return of each inner episode (the adaptation curve), the meta-episode return (their sum) and the
+success rate where the benchmark defines one, each with a 68% bootstrap confidence interval of the mean.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+
+def bootstrap_ci(
+    values: np.ndarray, confidence: float = 0.68, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``values`` (the papers' 68% error bars)."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(values.size, size=(n_resamples, values.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+@dataclass
+class MetaEvaluation:
+    """Results of :func:`evaluate_meta_policy`: one row per meta-episode, one column per inner episode."""
+
+    inner_returns: np.ndarray
+    inner_successes: np.ndarray | None = None
+    tasks: list[Any] = field(default_factory=list)
+
+    @property
+    def meta_returns(self) -> np.ndarray:
+        """Meta-episode returns (sum over inner episodes)."""
+        return self.inner_returns.sum(axis=1)
+
+    def summary(self, confidence: float = 0.68, seed: int = 0) -> dict[str, Any]:
+        """Means and bootstrap confidence intervals, as plain Python numbers (JSON-ready)."""
+
+        def stats(values: np.ndarray) -> dict[str, float]:
+            low, high = bootstrap_ci(values, confidence, seed=seed)
+            return {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high}
+
+        out: dict[str, Any] = {
+            "n_meta_episodes": int(self.inner_returns.shape[0]),
+            "confidence": confidence,
+            "inner_returns": [stats(column) for column in self.inner_returns.T],
+            "meta_return": stats(self.meta_returns),
+        }
+        if self.inner_successes is not None:
+            out["inner_successes"] = [stats(column) for column in self.inner_successes.T]
+            # A meta-episode succeeds if its last inner episode does (the Meta-World protocol).
+            out["success_rate"] = stats(self.inner_successes[:, -1])
+        return out
+
+
+def load_meta_model(path: str | os.PathLike, device: str = "auto") -> RecurrentPPO:
+    """Load a RecurrentPPO ``.zip``; a clear ``ValueError`` if the file holds another kind of model."""
+    path = Path(path)
+    if not path.exists() and path.with_suffix(".zip").exists():
+        path = path.with_suffix(".zip")
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    policy_class = (data or {}).get("policy_class")
+    if not (isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy)):
+        name = getattr(policy_class, "__qualname__", policy_class)
+        raise ValueError(
+            f"{path} holds a model with policy {name!r}, not a recurrent policy: meta-episode evaluation needs a "
+            "RecurrentPPO model (e.g. trained with --algo ppo_lstm and an sb3_hypernet policy)."
+        )
+    return RecurrentPPO.load(path, device=device)
+
+
+def check_model_fits_env(model: BaseAlgorithm, env: VecEnv | gym.Env, env_name: str = "the environment") -> None:
+    """Raise a ``ValueError`` naming the mismatch if ``model`` was trained on other spaces than ``env`` has."""
+    for kind in ("observation", "action"):
+        trained = getattr(model, f"{kind}_space")
+        given = getattr(env, f"{kind}_space")
+        if trained != given:
+            raise ValueError(
+                f"The model does not fit {env_name}: it was trained with {kind} space {trained}, "
+                f"but {env_name} has {given}. Evaluate it on the environment (and env kwargs) it was trained on."
+            )
+
+
+def _as_vec_env(env: str | gym.Env | VecEnv, n_envs: int, env_kwargs: dict[str, Any] | None) -> VecEnv:
+    if isinstance(env, VecEnv):
+        return env
+    if isinstance(env, gym.Env):
+        return DummyVecEnv([lambda: env])
+    return DummyVecEnv([lambda: gym.make(env, **(env_kwargs or {})) for _ in range(n_envs)])
+
+
+def evaluate_meta_policy(
+    model: BaseAlgorithm,
+    env: str | gym.Env | VecEnv,
+    n_meta_episodes: int = 100,
+    deterministic: bool = True,
+    seed: int | None = 0,
+    n_envs: int = 8,
+    env_kwargs: dict[str, Any] | None = None,
+) -> MetaEvaluation:
+    """Run ``n_meta_episodes`` meta-episodes on freshly sampled tasks and collect per-inner-episode results.
+
+    :param model: a trained RecurrentPPO (or anything with the recurrent ``predict`` interface)
+    :param env: a meta-episode env id, env, or VecEnv (its envs must be :class:`MetaEpisodeWrapper` envs)
+    :param n_meta_episodes: number of meta-episodes (each on a new task)
+    :param deterministic: deterministic actions (the papers' protocol)
+    :param seed: seeds task sampling; ``None`` leaves the env's generator as it is
+    :param n_envs: envs run in parallel when ``env`` is an id
+    :param env_kwargs: keyword arguments of ``gym.make`` when ``env`` is an id
+    """
+    if n_meta_episodes < 1:
+        raise ValueError(f"n_meta_episodes must be >= 1, got {n_meta_episodes}")
+    vec_env = _as_vec_env(env, min(n_envs, n_meta_episodes), env_kwargs)
+    check_model_fits_env(model, vec_env, env if isinstance(env, str) else "the environment")
+    n = vec_env.num_envs
+    # Fixed quotas per env, so that short meta-episodes are not over-represented (as SB3's evaluate_policy).
+    quotas = np.array([(n_meta_episodes + i) // n for i in range(n)])
+    counts = np.zeros(n, dtype=int)
+    if seed is not None:
+        vec_env.seed(seed)
+    obs = vec_env.reset()
+    state = None
+    episode_start = np.ones(n, dtype=bool)
+    returns: list[list[float]] = []
+    successes: list[list[float]] = []
+    tasks: list[Any] = []
+    while (counts < quotas).any():
+        actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
+        obs, rewards, dones, infos = vec_env.step(actions)
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError(f"non-finite reward during evaluation: {rewards}")
+        for i in np.flatnonzero(dones):
+            info = infos[i]
+            if "inner_returns" not in info:
+                raise ValueError(
+                    "the evaluation env ended an episode without 'inner_returns' in info: it must be a "
+                    "MetaEpisodeWrapper env (a registered meta-episode id such as GridNavi-v0)."
+                )
+            if counts[i] < quotas[i]:
+                returns.append(info["inner_returns"])
+                if "inner_successes" in info:
+                    successes.append(info["inner_successes"])
+                tasks.append(info.get("task_descriptor"))
+                counts[i] += 1
+        episode_start = dones
+    if len({len(r) for r in returns}) != 1:
+        raise ValueError("meta-episodes have different numbers of inner episodes; cannot tabulate them")
+    inner_successes = np.asarray(successes, dtype=np.float64) if len(successes) == len(returns) else None
+    return MetaEvaluation(np.asarray(returns, dtype=np.float64), inner_successes, tasks)
+
+
+def find_vecnormalize(model_path: str | os.PathLike) -> Path | None:
+    """rl_zoo3 keeps VecNormalize statistics in ``<model without .zip>/vecnormalize.pkl``; that path if it exists."""
+    candidate = Path(model_path).with_suffix("") / "vecnormalize.pkl"
+    return candidate if candidate.exists() else None
+
+
+def wrap_vecnormalize(vec_env: VecEnv, stats_path: str | os.PathLike) -> VecEnv:
+    """Apply saved observation statistics for evaluation (frozen; rewards stay raw)."""
+    normalized = VecNormalize.load(str(stats_path), vec_env)
+    normalized.training = False
+    normalized.norm_reward = False
+    return normalized
