@@ -96,8 +96,9 @@ class GridNavi(gym.Env, TaskDistribution):
 
     def set_task(self, task: Any) -> None:
         """Set the goal cell (x, y)."""
-        goal = np.asarray(task, dtype=np.int64).reshape(-1)
-        if goal.shape != (2,) or goal.min() < 0 or goal.max() >= self.size:
+        values = np.asarray(task, dtype=np.float64).reshape(-1)
+        goal = values.astype(np.int64)
+        if goal.shape != (2,) or goal.min() < 0 or goal.max() >= self.size or not np.array_equal(goal, values):
             raise ValueError(
                 f"GridNavi task must be a cell (x, y) inside the {self.size}x{self.size} grid, got {task!r}"
             )
@@ -138,12 +139,12 @@ class GridNavi(gym.Env, TaskDistribution):
     def render(self) -> str | np.ndarray | None:
         """``ansi``: rows of ``.``, ``G`` (goal) and ``A`` (agent), top row first; ``rgb_array``: a 16-pixel-per-cell
         image (agent blue, goal green)."""
+        goal = None if self._goal is None else tuple(self._goal)
         if self.render_mode == "ansi":
             rows = []
             for y in reversed(range(self.size)):
                 cells = (
-                    "A" if (x, y) == tuple(self._pos) else "G" if (x, y) == tuple(self._goal) else "."
-                    for x in range(self.size)
+                    "A" if (x, y) == tuple(self._pos) else "G" if goal == (x, y) else "." for x in range(self.size)
                 )
                 rows.append("".join(cells))
             return "\n".join(rows)

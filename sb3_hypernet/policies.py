@@ -44,6 +44,19 @@ def check_meta_observation_space(observation_space: spaces.Space, policy_name: s
         raise ValueError(f"{policy_name} supports Box or Discrete inner observations, got {observation_space['obs']}.")
 
 
+def _keyword_parameters(klass: type) -> set[str]:
+    """Named constructor parameters of ``klass``, following ``**kwargs`` up the class hierarchy."""
+    names: set[str] = set()
+    for base in klass.__mro__:
+        if "__init__" not in base.__dict__:
+            continue
+        parameters = inspect.signature(base.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
+
+
 class MetaEpisodeExtractor(BaseFeaturesExtractor):
     """Flattens the meta-episode observation to ``[obs, prev_action, prev_reward, episode_done]``.
 
@@ -176,13 +189,12 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     @classmethod
     def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
-        accepted = set(inspect.signature(cls.head_class.__init__).parameters) - set(
-            inspect.signature(MetaPolicyHead.__init__).parameters
-        )
+        accepted = _keyword_parameters(cls.head_class) - _keyword_parameters(MetaPolicyHead)
         unknown = sorted(set(head_kwargs) - accepted)
         if unknown:
-            known = sorted(set(inspect.signature(MetaRecurrentPolicy.__init__).parameters) | accepted)
-            known = [k for k in known if k not in ("self", "head_kwargs", "observation_space", "action_space")]
+            known = sorted(
+                (_keyword_parameters(MetaRecurrentPolicy) | accepted) - {"observation_space", "action_space"}
+            )
             hints = []
             for key in unknown:
                 close = difflib.get_close_matches(key, known, n=1)

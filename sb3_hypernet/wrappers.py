@@ -118,6 +118,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
         action_space = env.action_space
         if isinstance(action_space, spaces.Discrete):
             self._n_actions = int(action_space.n)
+            self._action_start = int(action_space.start)
             prev_action_space = spaces.Box(0.0, 1.0, (self._n_actions,), np.float32)
         elif isinstance(action_space, spaces.Box):
             self._n_actions = 0
@@ -141,7 +142,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
         self._episode_index = 0
         self._returns: list[float] = []
         self._lengths: list[int] = []
-        self._successes: list[float] = []
+        self._successes: list[float | None] = []
         self._episode_return = 0.0
         self._episode_length = 0
         self._episode_success: float | None = None
@@ -189,16 +190,16 @@ class MetaEpisodeWrapper(gym.Wrapper):
         if episode_done:
             self._returns.append(self._episode_return)
             self._lengths.append(self._episode_length)
-            if self._episode_success is not None:
-                self._successes.append(self._episode_success)
+            self._successes.append(self._episode_success)
             self._episode_index += 1
             if self._episode_index >= self.n_episodes:
                 meta_done = True
                 info["inner_returns"] = list(self._returns)
                 info["inner_lengths"] = list(self._lengths)
                 info["task_descriptor"] = np.asarray(self.task_env.task_descriptor())
-                if self._successes:
-                    info["inner_successes"] = list(self._successes)
+                if any(success is not None for success in self._successes):
+                    # An episode in which the env never reported success did not succeed.
+                    info["inner_successes"] = [success or 0.0 for success in self._successes]
             else:
                 # Same task, next inner episode: the agent sees its first observation together with the last
                 # step's action and reward.
@@ -224,7 +225,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
     def _encode_action(self, action: Any) -> np.ndarray:
         if self._n_actions:
             one_hot = np.zeros(self._n_actions, np.float32)
-            one_hot[int(np.asarray(action).reshape(()))] = 1.0
+            one_hot[int(np.asarray(action).reshape(())) - self._action_start] = 1.0
             return one_hot
         space = self.observation_space["prev_action"]
         return np.clip(np.asarray(action, np.float32).reshape(space.shape), space.low, space.high)

@@ -250,6 +250,15 @@ def test_reset_task_option_runs_the_given_task():
     assert [s[1] for s in steps] == [421.0, 422.0, 421.0, 422.0]
 
 
+def test_reset_task_option_accepts_a_falsy_task():
+    inner = CounterTaskEnv(lengths=(2,))
+    env = MetaEpisodeWrapper(inner, n_episodes=1)
+    env.reset(seed=0, options={"task": 0})
+    assert env.task == 0
+    assert inner.set_task_calls == [0]
+    assert inner.sample_task_calls == 0
+
+
 def test_reset_task_option_is_not_forwarded_but_other_options_are():
     inner = CounterTaskEnv(lengths=(2,))
     env = MetaEpisodeWrapper(inner, n_episodes=1)
@@ -328,6 +337,13 @@ def test_prev_action_is_one_hot_for_discrete(action):
     obs, *_ = env.step(np.int64(action))
     np.testing.assert_array_equal(obs["prev_action"], np.eye(4, dtype=np.float32)[action])
     assert obs["prev_action"].dtype == np.float32
+
+
+def test_prev_action_one_hot_respects_discrete_start():
+    env = MetaEpisodeWrapper(CounterTaskEnv(action_space=spaces.Discrete(3, start=1)), n_episodes=1)
+    env.reset(seed=0)
+    obs, *_ = env.step(3)  # the last action of {1, 2, 3}
+    np.testing.assert_array_equal(obs["prev_action"], [0.0, 0.0, 1.0])
 
 
 def test_prev_action_is_the_action_for_box():
@@ -533,7 +549,7 @@ def test_make_forwards_task_env_kwargs():
     env = gym.make("GridNavi-v0", dense=True)
     assert env.unwrapped.dense is True
     assert gym.make("GridNavi-v0").unwrapped.dense is False
-    obs, _ = env.reset(options={"task": (3, 2)})
+    env.reset(options={"task": (3, 2)})
     _, reward, *_ = env.step(0)  # stay at (0, 0): Manhattan distance 5
     assert reward == pytest.approx(-1.0)
 
@@ -542,3 +558,20 @@ def test_make_forwards_expose_task():
     env = gym.make("GridNavi-v0", expose_task=True)
     obs, _ = env.reset(options={"task": (4, 1)})
     np.testing.assert_array_equal(obs["task"], np.array([4.0, 1.0], np.float32))
+
+
+def test_inner_successes_align_with_inner_returns_when_some_episodes_never_report_success():
+    class SometimesReportsSuccess(CounterTaskEnv):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            if self.n_resets == 2:  # the second inner episode has no "success" key at all
+                info.pop("success")
+            return obs, reward, terminated, truncated, info
+
+    env = MetaEpisodeWrapper(SometimesReportsSuccess(success_steps=((1,),)), n_episodes=3)
+    env.reset(seed=0)
+    done, info = False, {}
+    while not done:
+        _, _, done, _, info = env.step(env.action_space.sample())
+    assert len(info["inner_successes"]) == len(info["inner_returns"]) == 3
+    assert info["inner_successes"] == [1.0, 0.0, 1.0]
