@@ -1,0 +1,112 @@
+"""Training throughput (frames/s) of RNN, RNN+S, RNN+HN and sb3-contrib's stock recurrent policy, in one run.
+
+    python benchmarks/throughput.py --updates 5 --repeats 5
+
+Same env (GridNavi-v0) and PPO settings for all: 16 envs x 60 steps, 2 epochs, 4 minibatches, GRU/LSTM 256,
+policy 256-128, state embedding 256, latent embedding 25. The stock policy is MultiInputLstmPolicy with one
+shared LSTM of 256 and net_arch [256, 128]. Repetitions are interleaved across methods and medians reported,
+with ratios to the stock policy, so a noisy machine affects all methods alike. Finally it times the hypernetwork's
+generated layers alone (forward + backward at the update's minibatch size, forward at the rollout's batch size)
+and reports their share of an RNN+HN update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch as th
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.env_util import make_vec_env
+
+import envs  # noqa: F401
+from sb3_hypernet import RNNHNPolicy, RNNPolicy, RNNSPolicy
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--env", default="GridNavi-v0")
+parser.add_argument("--updates", type=int, default=5, help="PPO updates (rollout + training) per measurement")
+parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements per method")
+parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+parser.add_argument("--device", default="cpu")
+args = parser.parse_args()
+if args.threads:
+    th.set_num_threads(args.threads)
+
+N_ENVS, N_STEPS, N_EPOCHS, N_MINIBATCHES = 16, 60, 2, 4
+PPO = dict(
+    n_steps=N_STEPS,
+    batch_size=N_ENVS * N_STEPS // N_MINIBATCHES,
+    n_epochs=N_EPOCHS,
+    gamma=0.95,
+    gae_lambda=0.95,
+    clip_range=0.05,
+    ent_coef=0.1,
+    learning_rate=3e-4,
+)
+OURS = dict(action_embedding_dim=0, reward_embedding_dim=8, optimizer_kwargs=dict(eps=1e-5))
+METHODS = {
+    "stock LSTM": (
+        "MultiInputLstmPolicy",
+        dict(lstm_hidden_size=256, shared_lstm=True, enable_critic_lstm=False, net_arch=[256, 128]),
+    ),
+    "RNN": (RNNPolicy, OURS),
+    "RNN+S": (RNNSPolicy, OURS),
+    "RNN+HN": (RNNHNPolicy, OURS),
+}
+
+models = {}
+for name, (policy, kwargs) in METHODS.items():
+    env = make_vec_env(args.env, n_envs=N_ENVS, seed=0)
+    models[name] = RecurrentPPO(policy, env, seed=0, device=args.device, policy_kwargs=kwargs, **PPO)
+    models[name].learn(N_ENVS * N_STEPS)  # warm-up
+
+frames = args.updates * N_ENVS * N_STEPS
+fps: dict[str, list[float]] = {name: [] for name in models}
+for _ in range(args.repeats):
+    for name, model in models.items():
+        start = time.perf_counter()
+        model.learn(frames, reset_num_timesteps=False)
+        fps[name].append(frames / (time.perf_counter() - start))
+
+print(
+    f"{args.env}, {N_ENVS} envs x {N_STEPS} steps, {N_EPOCHS} epochs x {N_MINIBATCHES} minibatches, "
+    f"device {args.device}, torch {th.__version__}, torch threads {th.get_num_threads()}, "
+    f"median of {args.repeats} x {frames} frames"
+)
+stock = statistics.median(fps["stock LSTM"])
+print(f"{'method':<12}{'frames/s':>10}{'x stock':>9}   all runs")
+for name, values in fps.items():
+    median = statistics.median(values)
+    print(f"{name:<12}{median:>10.0f}{median / stock:>9.2f}   {' '.join(f'{v:.0f}' for v in values)}")
+
+# Share of an RNN+HN update spent in the generated layers (actor and critic base networks).
+head = models["RNN+HN"].policy.mlp_extractor
+width = head.state_embedding[0].out_features
+cond = head.latent_embedding[0].out_features
+n_macs = sum(layer.weight.numel() for net in (head.actor, head.critic) for layer in net.layers)
+
+
+def generated_layers_seconds(batch: int, backward: bool, repeats: int = 20) -> float:
+    x = th.randn(batch, width, requires_grad=backward, device=args.device)
+    z = th.randn(batch, cond, requires_grad=backward, device=args.device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = head.actor(x, z).sum() + head.critic(x, z).sum()
+        if backward:
+            out.backward()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+minibatch = N_ENVS * N_STEPS // N_MINIBATCHES
+per_update = N_EPOCHS * N_MINIBATCHES * generated_layers_seconds(minibatch, True)
+per_update += N_STEPS * generated_layers_seconds(N_ENVS, False) + generated_layers_seconds(N_ENVS, False)
+update_seconds = N_ENVS * N_STEPS / statistics.median(fps["RNN+HN"])
+rnn_seconds = N_ENVS * N_STEPS / statistics.median(fps["RNN"])
+print(
+    f"RNN+HN generated layers: {n_macs / 1e6:.2f}M multiply-adds per sample; {per_update * 1e3:.0f} ms of a "
+    f"{update_seconds * 1e3:.0f} ms update ({per_update / update_seconds:.0%}); RNN+HN update minus RNN update: "
+    f"{(update_seconds - rnn_seconds) * 1e3:.0f} ms"
+)

@@ -1,0 +1,279 @@
+"""rl_zoo3 integration: the zoo_configs entries, load_hyperparams / build_model, MetaEpisodeLogger, and the README
+flow (rl_zoo3.train -> sb3_hypernet.evaluate -> rl_zoo3.enjoy) run as subprocesses."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rl_zoo3.utils import get_class_by_name
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+
+import envs  # noqa: F401  (registers the gymnasium ids)
+from sb3_hypernet import MetaEpisodeLogger, RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet.evaluate import main as evaluate_main
+from sb3_hypernet.evaluation import find_vecnormalize
+from sb3_hypernet.zoo import build_model, load_hyperparams
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "zoo_configs"
+CONFIGS = {"rnn.yml": RNNPolicy, "rnn_s.yml": RNNSPolicy, "rnn_hn.yml": RNNHNPolicy}
+GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
+N_INNER = 4
+# Small networks for fast tests (rl_zoo3 -params replaces policy_kwargs as a whole); RNNPolicy has no state embedding.
+SMALL_POLICY_KWARGS = (
+    "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=16, latent_embedding_dim=4, "
+    "action_embedding_dim=0, reward_embedding_dim=8, optimizer_kwargs=dict(eps=1e-5))"
+)
+SMALL_RNN_POLICY_KWARGS = SMALL_POLICY_KWARGS.replace("state_embedding_dim=16, ", "")
+
+
+def evaluated(value):
+    """rl_zoo3's reading of dict-valued entries given as strings."""
+    return eval(value, {"get_class_by_name": get_class_by_name}) if isinstance(value, str) else value
+
+
+def small_hyperparams(conf: str = "rnn_hn.yml", n_envs: int = 4) -> dict:
+    hyperparams = load_hyperparams(CONFIG_DIR / conf, "GridNavi-v0")
+    policy_kwargs = SMALL_RNN_POLICY_KWARGS if conf == "rnn.yml" else SMALL_POLICY_KWARGS
+    return {**hyperparams, "n_envs": n_envs, "policy_kwargs": policy_kwargs}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Config files
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_config_files_present():
+    assert sorted(p.name for p in CONFIG_DIR.glob("*.yml")) == sorted(CONFIGS)
+
+
+@pytest.mark.parametrize("env_id", GRID_ENVS)
+@pytest.mark.parametrize("conf", sorted(CONFIGS))
+def test_config_entries_have_the_gridworld_settings(conf, env_id):
+    hp = load_hyperparams(CONFIG_DIR / conf, env_id)
+    assert hp["n_envs"] == 16
+    assert hp["n_steps"] == 60
+    assert hp["batch_size"] == 240
+    assert hp["n_envs"] * hp["n_steps"] // hp["batch_size"] == 4  # 4 minibatches
+    assert hp["n_epochs"] == 2
+    assert hp["clip_range"] == 0.05
+    assert hp["gamma"] == 0.95
+    assert hp["gae_lambda"] == 0.95
+    assert hp["ent_coef"] == 0.1
+    assert hp["vf_coef"] == 0.5
+    assert hp["max_grad_norm"] == 0.5
+    assert float(hp["n_timesteps"]) == 4e6
+    policy_kwargs = evaluated(hp["policy_kwargs"])
+    assert policy_kwargs["optimizer_kwargs"]["eps"] == 1e-5
+    normalize = evaluated(hp["normalize"])
+    assert normalize["norm_obs"] is False
+    assert normalize["norm_reward"] is True
+    assert normalize["clip_reward"] == 10.0
+    assert get_class_by_name(hp["policy"]) is CONFIGS[conf]
+    assert get_class_by_name(hp["callback"]) is MetaEpisodeLogger
+
+
+def test_load_hyperparams_unknown_key_suggests_the_right_one(tmp_path):
+    conf = tmp_path / "typo.yml"
+    conf.write_text("GridNavi-v0:\n  policy: sb3_hypernet.RNNHNPolicy\n  n_step: 60\n  batch_size: 240\n")
+    with pytest.raises(ValueError, match="unknown hyperparameter 'n_step'") as error:
+        load_hyperparams(conf, "GridNavi-v0")
+    assert "did you mean 'n_steps'" in str(error.value)
+
+
+def test_load_hyperparams_missing_env_entry():
+    with pytest.raises(ValueError, match="no entry for 'CartPole-v1'") as error:
+        load_hyperparams(CONFIG_DIR / "rnn_hn.yml", "CartPole-v1")
+    assert "GridNavi-v0" in str(error.value)  # lists the entries it has
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# build_model and MetaEpisodeLogger
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_build_model_matches_the_config():
+    model, callbacks = build_model(small_hyperparams(), "GridNavi-v0", seed=0)
+    assert isinstance(model, RecurrentPPO)
+    assert isinstance(model.policy, RNNHNPolicy)
+    assert model.policy.mlp_extractor.state_embedding[0].out_features == 16  # the small override reached the policy
+    assert model.n_envs == 4
+    assert (model.n_steps, model.batch_size, model.n_epochs) == (60, 240, 2)
+    assert model.clip_range(1.0) == 0.05
+    assert (model.gamma, model.gae_lambda, model.ent_coef) == (0.95, 0.95, 0.1)
+    assert model.learning_rate == 1e-3
+    assert model.policy.optimizer.param_groups[0]["eps"] == 1e-5
+    vec_normalize = model.get_vec_normalize_env()
+    assert isinstance(vec_normalize, VecNormalize)
+    assert vec_normalize.norm_reward is True
+    assert vec_normalize.norm_obs is False
+    assert vec_normalize.clip_reward == 10.0
+    assert vec_normalize.gamma == 0.95
+    assert [type(callback) for callback in callbacks] == [MetaEpisodeLogger]
+
+
+def test_build_model_overrides_and_rejects_unknown(tmp_path):
+    model, _ = build_model(small_hyperparams("rnn.yml"), "GridNavi-v0", learning_rate=3e-4)
+    assert isinstance(model.policy, RNNPolicy)
+    assert model.learning_rate == 3e-4
+    with pytest.raises(ValueError, match="learning_rat"):
+        build_model(small_hyperparams(), "GridNavi-v0", learning_rat=3e-4)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as file:
+        return list(csv.DictReader(file))
+
+
+def test_meta_episode_logger_logs_inner_returns(tmp_path):
+    model, callbacks = build_model(small_hyperparams(), "GridNavi-v0", seed=0)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(3 * 4 * 60, callback=callbacks)  # 3 rollouts, one meta-episode per env each
+    rows = read_csv(tmp_path / "progress.csv")
+    assert len(rows) == 3
+    for row in rows:
+        inner = [float(row[f"rollout/inner_return_{i}"]) for i in range(1, N_INNER + 1)]
+        assert all(np.isfinite(inner))
+        assert all(-1.5 - 1e-6 <= value <= 16.0 for value in inner)
+        # Both windows (100) hold every meta-episode so far: the meta-episode return is the sum of inner returns.
+        assert float(row["rollout/ep_rew_mean"]) == pytest.approx(sum(inner), abs=1e-4)
+    assert "rollout/inner_return_5" not in rows[0]
+    assert not any(key.startswith("rollout/inner_success") for key in rows[0])
+
+
+def test_meta_episode_logger_window(tmp_path):
+    logger = MetaEpisodeLogger(window=4)
+    model, _ = build_model(small_hyperparams(n_envs=2), "GridNavi-v0", seed=1)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(3 * 2 * 60, callback=logger)  # 6 meta-episodes
+    assert len(logger.inner_returns) == 4
+    last = np.mean(list(logger.inner_returns), axis=0)
+    row = read_csv(tmp_path / "progress.csv")[-1]
+    logged = [float(row[f"rollout/inner_return_{i}"]) for i in range(1, N_INNER + 1)]
+    assert logged == pytest.approx(last, abs=1e-6)
+    episode_returns = [info["r"] for info in model.ep_info_buffer][-4:]
+    assert float(np.sum(last)) == pytest.approx(np.mean(episode_returns), abs=1e-4)
+
+
+def test_learn_with_progress_bar():
+    model, callbacks = build_model(small_hyperparams(n_envs=2), "GridNavi-v0", seed=0)
+    model.learn(120, callback=callbacks, progress_bar=True)
+    assert model.num_timesteps == 120
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The README flow, through the command lines
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def run(args: list[str], cwd: Path, repo_on_path: bool = True) -> subprocess.CompletedProcess:
+    """``python <args>`` in ``cwd``; with ``repo_on_path`` this checkout's packages come first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    if repo_on_path:
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["OMP_NUM_THREADS"] = "1"
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"{result.args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, Path]:
+    """rl_zoo3.train on GridNavi-v0 with the RNN+HN config (small networks, 2 rollouts); (working dir, model zip)."""
+    workdir = tmp_path_factory.mktemp("zoo")
+    check(
+        run(
+            [
+                "-m", "rl_zoo3.train",
+                "--algo", "ppo_lstm",
+                "--env", "GridNavi-v0",
+                "--gym-packages", "envs",
+                "--conf-file", str(CONFIG_DIR / "rnn_hn.yml"),
+                "-n", "1920",
+                "--eval-freq", "-1",
+                "--seed", "1",
+                "-params", f"policy_kwargs:{SMALL_POLICY_KWARGS}",
+            ],
+            workdir,
+        )
+    )  # fmt: skip
+    return workdir, workdir / "logs" / "ppo_lstm" / "GridNavi-v0_1" / "GridNavi-v0.zip"
+
+
+def test_envs_importable_outside_the_repository(tmp_path):
+    # The installed packages (no PYTHONPATH help) register the ids, from a directory outside the repository.
+    code = "import envs, sb3_hypernet, gymnasium; print('GridNavi-v0' in gymnasium.registry)"
+    result = check(run(["-c", code], tmp_path, repo_on_path=False))
+    assert result.stdout.split() == ["True"]
+
+
+def test_zoo_train_saves_model_and_vecnormalize(trained_run):
+    _, model_path = trained_run
+    assert model_path.is_file()
+    assert find_vecnormalize(model_path) == model_path.with_suffix("") / "vecnormalize.pkl"
+    model = RecurrentPPO.load(model_path, device="cpu")
+    assert isinstance(model.policy, RNNHNPolicy)
+    assert model.num_timesteps == 1920
+
+
+def test_evaluate_cli_json_and_in_process(trained_run, capsys):
+    workdir, model_path = trained_run
+    args = ["--model", str(model_path), "--env", "GridNavi-v0", "-n", "8", "--json"]
+    result = check(run(["-m", "sb3_hypernet.evaluate", *args], workdir))
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n_meta_episodes"] == 8
+    assert summary["deterministic"] is True
+    assert len(summary["inner_returns"]) == N_INNER
+    inner_means = [stats["mean"] for stats in summary["inner_returns"]]
+    assert summary["meta_return"]["mean"] == pytest.approx(sum(inner_means))
+    assert "success_rate" not in summary
+
+    # main() in-process with an argv list gives the same numbers (same seed, same VecNormalize statistics).
+    capsys.readouterr()
+    evaluation = evaluate_main(args)
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed == summary
+    assert evaluation.inner_returns.shape == (8, N_INNER)
+    assert [s["mean"] for s in evaluation.summary()["inner_returns"]] == pytest.approx(inner_means)
+
+    # The table output names every inner episode and the meta-episode.
+    evaluate_main([*args[:-1], "--seed", "3"])
+    table = capsys.readouterr().out
+    assert all(f"episode {i} return" in table for i in range(1, N_INNER + 1))
+    assert "meta-episode return" in table
+
+
+def test_evaluate_cli_clear_errors(trained_run, tmp_path, capsys):
+    workdir, model_path = trained_run
+    with pytest.raises(SystemExit) as error:
+        evaluate_main(["--model", str(model_path), "--env", "CartPole-v1", "-n", "2"])
+    assert "does not fit" in str(error.value.code)
+    with pytest.raises(SystemExit) as error:
+        evaluate_main(["--model", str(model_path), "--env", "NoSuchEnv-v0", "-n", "2"])
+    assert "unknown environment id" in str(error.value.code)
+
+    missing = run(
+        ["-m", "sb3_hypernet.evaluate", "--model", str(tmp_path / "nothing.zip"), "--env", "GridNavi-v0"], workdir
+    )
+    assert missing.returncode != 0
+    assert "no model file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_zoo_enjoy_runs(trained_run):
+    workdir, _ = trained_run
+    args = ["--algo", "ppo_lstm", "--env", "GridNavi-v0", "--gym-packages", "envs", "-f", "logs/", "--exp-id", "1"]
+    result = check(run(["-m", "rl_zoo3.enjoy", *args, "--no-render", "-n", "120"], workdir))
+    assert "Episode Reward" in result.stdout
