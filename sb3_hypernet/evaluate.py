@@ -1,6 +1,7 @@
 """Command line: evaluate a saved RecurrentPPO ``.zip`` over meta-episodes.
 
     python -m sb3_hypernet.evaluate --model logs/ppo_lstm/GridNavi-v0_1/GridNavi-v0.zip --env GridNavi-v0
+    python -m sb3_hypernet.evaluate -f logs --algo ppo_lstm --env GridNavi-v0    # latest rl_zoo3 run
 
 Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
 (and success rates where the benchmark reports success); ``--json`` prints the same as JSON.
@@ -11,11 +12,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
 import gymnasium as gym
-from rl_zoo3.utils import StoreDict
+from rl_zoo3.utils import StoreDict, get_latest_run_id
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_hypernet.evaluation import (
@@ -30,7 +32,10 @@ from sb3_hypernet.evaluation import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sb3_hypernet.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="path of the saved .zip (RecurrentPPO)")
+    parser.add_argument("--model", default=None, help="path of the saved .zip (RecurrentPPO)")
+    parser.add_argument("-f", "--log-folder", default=None, help="rl_zoo3 log folder (instead of --model)")
+    parser.add_argument("--algo", default="ppo_lstm", help="rl_zoo3 algorithm name, with --log-folder")
+    parser.add_argument("--exp-id", type=int, default=0, help="rl_zoo3 run id with --log-folder (0: latest)")
     parser.add_argument("--env", required=True, help="meta-episode environment id, e.g. GridNavi-v0")
     parser.add_argument("-n", "--n-meta-episodes", type=int, default=100, help="meta-episodes, each a new task")
     parser.add_argument("--seed", type=int, default=0, help="seed of task sampling")
@@ -43,7 +48,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (default: rl_zoo3's, if any)")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if (args.model is None) == (args.log_folder is None):
+        parser.error("give either --model or --log-folder")
+    return args
+
+
+def find_zoo_model(log_folder: str, algo: str, env_id: str, exp_id: int = 0) -> str:
+    """The final model of an rl_zoo3 run: ``<log_folder>/<algo>/<env>_<id>/<env>.zip`` (id 0: the latest run)."""
+    log_path = os.path.join(log_folder, algo)
+    if exp_id == 0:
+        exp_id = get_latest_run_id(log_path, env_id)
+    path = os.path.join(log_path, f"{env_id}_{exp_id}", f"{env_id}.zip")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path} (no finished rl_zoo3 run of {algo} on {env_id} there)")
+    return path
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -71,6 +90,8 @@ def main(argv: list[str] | None = None) -> MetaEvaluation:
     if args.env not in gym.registry:
         raise SystemExit(f"error: unknown environment id {args.env!r} (imported {', '.join(args.gym_packages)})")
     try:
+        if args.model is None:
+            args.model = find_zoo_model(args.log_folder, args.algo, args.env, args.exp_id)
         model = load_meta_model(args.model, device=args.device)
         n_envs = min(args.n_envs, args.n_meta_episodes)
         env = DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)])

@@ -32,9 +32,10 @@ class RunningNormalizer(nn.Module):
         self.register_buffer("mean", th.zeros(size))
         self.register_buffer("var", th.ones(size))
         self.register_buffer("count", th.zeros((), dtype=th.float64))
-        self.register_buffer("_sum", th.zeros(size, dtype=th.float64), persistent=False)
-        self.register_buffer("_sq_sum", th.zeros(size, dtype=th.float64), persistent=False)
-        self.register_buffer("_n", th.zeros((), dtype=th.float64), persistent=False)
+        # Pending moments are saved too: a model saved straight after learn() then predicts as the original does.
+        self.register_buffer("pending_sum", th.zeros(size, dtype=th.float64))
+        self.register_buffer("pending_sq_sum", th.zeros(size, dtype=th.float64))
+        self.register_buffer("pending_count", th.zeros((), dtype=th.float64))
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         return ((x - self.mean) / th.sqrt(self.var + self.epsilon)).clamp(-self.clip, self.clip)
@@ -42,17 +43,17 @@ class RunningNormalizer(nn.Module):
     def observe(self, x: th.Tensor) -> None:
         """Accumulate a batch (batch, size) into the pending statistics."""
         x = x.detach().to(th.float64)
-        self._sum += x.sum(0)
-        self._sq_sum += x.pow(2).sum(0)
-        self._n += x.shape[0]
+        self.pending_sum += x.sum(0)
+        self.pending_sq_sum += x.pow(2).sum(0)
+        self.pending_count += x.shape[0]
 
     def commit(self) -> None:
         """Merge the pending statistics into the ones used for normalising (parallel-variance formula)."""
-        n = self._n.item()
+        n = self.pending_count.item()
         if n == 0:
             return
-        batch_mean = self._sum / n
-        batch_var = (self._sq_sum / n - batch_mean.pow(2)).clamp(min=0.0)
+        batch_mean = self.pending_sum / n
+        batch_var = (self.pending_sq_sum / n - batch_mean.pow(2)).clamp(min=0.0)
         count = self.count.item()
         total = count + n
         delta = batch_mean - self.mean.to(th.float64)
@@ -61,9 +62,9 @@ class RunningNormalizer(nn.Module):
         self.mean.copy_(mean)
         self.var.copy_(m2 / total)
         self.count.fill_(total)
-        self._sum.zero_()
-        self._sq_sum.zero_()
-        self._n.zero_()
+        self.pending_sum.zero_()
+        self.pending_sq_sum.zero_()
+        self.pending_count.zero_()
 
 
 def _mlp(sizes: list[int], activation_fn: type[nn.Module]) -> nn.Sequential:

@@ -324,3 +324,15 @@ def test_task_key_is_not_a_policy_input():
     action, _ = model.predict(obs, deterministic=True)
     changed = dict(obs, task=obs["task"] + 3.0)
     np.testing.assert_array_equal(model.predict(changed, deterministic=True)[0], action)
+
+
+@pytest.mark.parametrize("policy_class", [RNNSPolicy, RNNHNPolicy])
+def test_saving_straight_after_learn_keeps_predictions(policy_class, tmp_path):
+    # The last rollout's state statistics are still pending after learn(); they must travel with the file.
+    model = make_model(policy_class, learning_rate=3e-3)
+    model.learn(120)
+    model.save(tmp_path / "model.zip")
+    loaded = RecurrentPPO.load(tmp_path / "model.zip")
+    obs = rollout_batch(model, 1)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    assert th.equal(loaded.policy.mlp_extractor.state_normalizer.mean, model.policy.mlp_extractor.state_normalizer.mean)

@@ -277,3 +277,15 @@ def test_zoo_enjoy_runs(trained_run):
     args = ["--algo", "ppo_lstm", "--env", "GridNavi-v0", "--gym-packages", "envs", "-f", "logs/", "--exp-id", "1"]
     result = check(run(["-m", "rl_zoo3.enjoy", *args, "--no-render", "-n", "120"], workdir))
     assert "Episode Reward" in result.stdout
+
+
+def test_evaluate_cli_finds_the_latest_zoo_run(trained_run, capsys):
+    workdir, model_path = trained_run
+    args = ["-f", str(workdir / "logs"), "--algo", "ppo_lstm", "--env", "GridNavi-v0", "-n", "4", "--json"]
+    evaluate_main(args)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"] == str(model_path)
+    with pytest.raises(SystemExit) as error:
+        evaluate_main([*args[:-1], "--exp-id", "7"])
+    assert "no model file" in str(error.value.code)
+    with pytest.raises(SystemExit):
+        evaluate_main(["--env", "GridNavi-v0"])  # neither --model nor --log-folder
