@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import torch as th
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the benchmark ids)
 from sb3_hypernet.evaluation import evaluate_meta_policy
@@ -30,6 +32,8 @@ parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 parser.add_argument("--out", default=None, help="append one JSON line per checkpoint to this file")
+parser.add_argument("--save-dir", default=None, help="save the model (and VecNormalize) at every checkpoint")
+parser.add_argument("--resume", default=None, help="continue from a model saved by --save-dir (<frames>.zip)")
 args = parser.parse_args()
 
 if args.threads:
@@ -38,6 +42,9 @@ config = Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.y
 hyperparams = load_hyperparams(config, args.env)
 overrides = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
 model, callbacks = build_model(hyperparams, args.env, seed=args.seed, **overrides)
+if args.resume:
+    env = VecNormalize.load(args.resume.replace(".zip", "_vecnormalize.pkl"), model.get_vec_normalize_env().venv)
+    model = RecurrentPPO.load(args.resume, env=env, device="cpu")
 checkpoints = sorted(int(c) for c in (args.checkpoints or [args.frames]))
 lr = overrides.get("learning_rate", hyperparams.get("learning_rate"))
 print(
@@ -45,8 +52,8 @@ print(
     f"torch threads {th.get_num_threads()}, eval {args.n_eval} meta-episodes (deterministic)"
 )
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
-start = time.perf_counter()
-for checkpoint in checkpoints:
+start, start_frames = time.perf_counter(), model.num_timesteps
+for checkpoint in (c for c in checkpoints if c > model.num_timesteps):
     model.learn(checkpoint - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
     elapsed = time.perf_counter() - start
     summary = evaluate_meta_policy(model, args.env, args.n_eval, seed=10_000).summary()
@@ -54,9 +61,13 @@ for checkpoint in checkpoints:
     inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
     print(
         f"{model.num_timesteps:>9} {meta['mean']:>12.2f} [{meta['ci_low']:6.2f}, {meta['ci_high']:6.2f}]  {inner}"
-        f"   {model.num_timesteps / elapsed:>6.0f}",
+        f"   {(model.num_timesteps - start_frames) / elapsed:>6.0f}",
         flush=True,
     )
+    if args.save_dir:
+        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+        model.save(Path(args.save_dir) / f"{model.num_timesteps}.zip")
+        model.get_vec_normalize_env().save(str(Path(args.save_dir) / f"{model.num_timesteps}_vecnormalize.pkl"))
     if args.out:
         record = dict(vars(args), frames=model.num_timesteps, seconds=elapsed, learning_rate=lr, **summary)
         with open(args.out, "a") as file:
