@@ -1,17 +1,19 @@
 """sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO."""
 
-from sb3_hypernet.callbacks import MetaEpisodeLogger
+from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
 from sb3_hypernet.evaluation import MetaEvaluation, evaluate_meta_policy, load_meta_model
-from sb3_hypernet.policies import MetaRecurrentPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LatentDiagnostics",
     "MetaEpisodeLogger",
     "MetaEpisodeWrapper",
     "MetaEvaluation",
     "MetaRecurrentPolicy",
+    "RNNFiLMPolicy",
     "RNNHNPolicy",
     "RNNPolicy",
     "RNNSPolicy",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 
@@ -41,3 +42,31 @@ class MetaEpisodeLogger(BaseCallback):
             means = np.mean([values[:k] for values in history], axis=0)
             for i, value in enumerate(means, start=1):
                 self.logger.record(f"rollout/{name}_{i}", float(value))
+
+
+class LatentDiagnostics(BaseCallback):
+    """Logs how strongly the policy depends on the trajectory latent, and the model's parameter counts.
+
+    NeurIPS 2023, section 5 and Figure 11: the gradient norm of the policy output with respect to the latent
+    (:meth:`~sb3_hypernet.policies.MetaRecurrentPolicy.latent_gradient_norm`), measured at the end of every rollout
+    on the next observations of all envs and logged as ``diagnostics/latent_grad_norm``. At the start of training
+    it records ``params/encoder``, ``params/hypernetwork``, ``params/base_network`` (generated parameters count
+    per sample) and ``params/total``, and prints them with ``verbose=1``. Works with every sb3_hypernet policy.
+    """
+
+    def _on_training_start(self) -> None:
+        counts = self.model.policy.parameter_counts()
+        for name, value in counts.items():
+            self.logger.record(f"params/{name}", value)
+        if self.verbose:
+            print("parameters: " + ", ".join(f"{name} {value:,}" for name, value in counts.items()))
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        policy = self.model.policy
+        obs, _ = policy.obs_to_tensor(self.model._last_obs)
+        starts = th.as_tensor(self.model._last_episode_starts, dtype=th.float32, device=policy.device)
+        norm = policy.latent_gradient_norm(obs, self.model._last_lstm_states.pi, starts)
+        self.logger.record("diagnostics/latent_grad_norm", norm)

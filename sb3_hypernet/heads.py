@@ -13,7 +13,7 @@ import itertools
 import torch as th
 from torch import nn
 
-from sb3_hypernet.hypernet import GeneratedMLP
+from sb3_hypernet.hypernet import HyperMLP
 from sb3_hypernet.initializers import init_base_linear
 
 
@@ -78,6 +78,10 @@ def _mlp(sizes: list[int], activation_fn: type[nn.Module]) -> nn.Sequential:
 class MetaPolicyHead(nn.Module, abc.ABC):
     """Common part of the heads: splits the encoder output and embeds the latent (``tanh(Linear(latent, d))``).
 
+    A head maps ``(latent embedding e, state embedding s or None)`` to the actor and critic outputs
+    (:meth:`actor_output`, :meth:`critic_output`); ``e`` is the latent representation whose influence on the policy
+    the latent-gradient diagnostic measures (NeurIPS 2023, section 5).
+
     :param latent_size: size of the latent (``2 * latent_dim``)
     :param obs_dim: size of the current observation that follows the latent
     :param action_dim: size of the actor output (number of actions, or action dimensions)
@@ -109,16 +113,27 @@ class MetaPolicyHead(nn.Module, abc.ABC):
         """``[latent, obs]`` -> (latent, obs)."""
         return features[..., : self.latent_size], features[..., self.latent_size :]
 
+    def embed(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        """(latent embedding, state embedding or None when the head does not read the state)."""
+        return self.latent_embedding(self.split(features)[0]), None
+
+    @abc.abstractmethod
+    def actor_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
+        """Actor latent (or distribution parameters when ``generates_outputs``) from the embeddings."""
+
+    @abc.abstractmethod
+    def critic_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
+        """Critic latent (or the value when ``generates_outputs``) from the embeddings."""
+
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        return self.forward_actor(features), self.forward_critic(features)
+        latent, state = self.embed(features)
+        return self.actor_output(latent, state), self.critic_output(latent, state)
 
-    @abc.abstractmethod
     def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        """Actor latent (or distribution parameters when ``generates_outputs``)."""
+        return self.actor_output(*self.embed(features))
 
-    @abc.abstractmethod
     def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        """Critic latent (or the value when ``generates_outputs``)."""
+        return self.critic_output(*self.embed(features))
 
     def observe(self, features: th.Tensor) -> None:
         """Record rollout observations for state normalisation (heads without a state path ignore them)."""
@@ -139,15 +154,11 @@ class RNNHead(MetaPolicyHead):
         self.latent_dim_pi = net_arch["pi"][-1] if net_arch["pi"] else width
         self.latent_dim_vf = net_arch["vf"][-1] if net_arch["vf"] else width
 
-    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        embedded = self.latent_embedding(self.split(features)[0])
-        return self.policy_net(embedded), self.value_net(embedded)
+    def actor_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
+        return self.policy_net(latent)
 
-    def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        return self.policy_net(self.latent_embedding(self.split(features)[0]))
-
-    def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        return self.value_net(self.latent_embedding(self.split(features)[0]))
+    def critic_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
+        return self.value_net(latent)
 
 
 class StateHead(MetaPolicyHead):
@@ -176,7 +187,6 @@ class StateHead(MetaPolicyHead):
         self.state_embedding = nn.Sequential(nn.Linear(obs_dim, state_embedding_dim), nn.Tanh())
 
     def embed(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """(latent embedding, state embedding)."""
         latent, obs = self.split(features)
         if self.state_normalizer is not None:
             obs = self.state_normalizer(obs)
@@ -202,45 +212,68 @@ class RNNSHead(StateHead):
         self.latent_dim_pi = net_arch["pi"][-1] if net_arch["pi"] else width
         self.latent_dim_vf = net_arch["vf"][-1] if net_arch["vf"] else width
 
-    def _joint(self, features: th.Tensor) -> th.Tensor:
-        latent, state = self.embed(features)
-        return th.cat([state, latent], dim=-1)
+    def actor_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
+        return self.policy_net(th.cat([state, latent], dim=-1))
 
-    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        joint = self._joint(features)
-        return self.policy_net(joint), self.value_net(joint)
-
-    def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        return self.policy_net(self._joint(features))
-
-    def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        return self.value_net(self._joint(features))
+    def critic_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
+        return self.value_net(th.cat([state, latent], dim=-1))
 
 
 class HyperNetworkHead(StateHead):
     """RNN+HN (NeurIPS 3.2; CoRL 4.1): actor and critic base MLPs on the state embedding whose every weight
-    and bias a hypernetwork generates from the latent embedding (separate heads for actor and critic,
-    Bias-HyperInit). The actor outputs logits or the Gaussian mean; the critic outputs the value."""
+    and bias a hypernetwork generates from the latent embedding (separate hypernetworks for actor and critic).
+    The actor outputs logits or the Gaussian mean; the critic outputs the value.
+
+    :param hyper_init: initialisation of the hypernetwork heads (:data:`~sb3_hypernet.hypernet.HYPER_INITS`)
+    :param hypernet_layers: hidden layers of the hypernetwork (none: one linear head per generated tensor)
+    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` computation of the generated layers
+    """
 
     generates_outputs = True
+    layer = "generated"
 
-    def __init__(self, latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs):
+    def __init__(
+        self,
+        latent_size,
+        obs_dim,
+        action_dim,
+        actor_output_role,
+        net_arch,
+        activation_fn,
+        hyper_init: str = "bias",
+        hypernet_layers: list[int] | tuple[int, ...] = (),
+        hypernet_mode: str = "factorised",
+        **kwargs,
+    ):
         super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)
         cond = self.latent_embedding[0].out_features
         width = self.state_embedding[0].out_features
-        self.actor = GeneratedMLP([width, *net_arch["pi"], action_dim], cond, actor_output_role, activation_fn)
-        self.critic = GeneratedMLP([width, *net_arch["vf"], 1], cond, "critic", activation_fn)
+        options = dict(hyper_init=hyper_init, hypernet_layers=list(hypernet_layers), layer=self.layer)
+        if self.layer == "generated":
+            options["mode"] = hypernet_mode
+        self.actor = HyperMLP([width, *net_arch["pi"], action_dim], cond, actor_output_role, activation_fn, **options)
+        self.critic = HyperMLP([width, *net_arch["vf"], 1], cond, "critic", activation_fn, **options)
         self.latent_dim_pi = action_dim
         self.latent_dim_vf = 1
 
-    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        latent, state = self.embed(features)
-        return self.actor(state, latent), self.critic(state, latent)
-
-    def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        latent, state = self.embed(features)
+    def actor_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
         return self.actor(state, latent)
 
-    def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        latent, state = self.embed(features)
+    def critic_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
         return self.critic(state, latent)
+
+
+class FiLMHead(HyperNetworkHead):
+    """FiLM (CoRL 4.3): base MLPs with plain weights whose units are scaled and shifted per sample by a
+    hypernetwork on the latent embedding; Bias-HyperInit starts every latent at scale 1, shift 0.
+
+    :param hyper_init: ``"bias"``, ``"kaiming"``, ``"normc"`` or ``"orthogonal"``
+    :param hypernet_layers: hidden layers of the hypernetwork
+    """
+
+    layer = "film"
+
+    def __init__(self, latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs):
+        if "hypernet_mode" in kwargs:
+            raise TypeError("FiLM layers have no hypernet_mode (that option is for generated layers)")
+        super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)

@@ -23,7 +23,8 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
+from sb3_hypernet.heads import FiLMHead, HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
+from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.initializers import init_base_linear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
 from sb3_hypernet.wrappers import META_OBS_KEYS
@@ -278,6 +279,48 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             self.mlp_extractor.commit_statistics()
         super().set_training_mode(mode)
 
+    def latent_gradient_norm(
+        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
+    ) -> float:
+        """Sensitivity of the policy output to the latent (NeurIPS 2023, section 5 and Figure 11).
+
+        The mean over samples of the Frobenius norm of d(actor output)/d(latent embedding), where the actor output
+        is the logits or the Gaussian mean and the latent embedding is what the policy reads of the trajectory.
+        """
+        with th.no_grad():
+            encoded, _ = self._encode(obs, lstm_states, episode_starts)
+            latent, state = self.mlp_extractor.embed(encoded)
+        latent = latent.detach().requires_grad_(True)
+        with th.enable_grad():
+            output = self.action_net(self.mlp_extractor.actor_output(latent, state))
+            squared = th.zeros(latent.shape[0], device=latent.device)
+            for j in range(output.shape[1]):
+                (grad,) = th.autograd.grad(output[:, j].sum(), latent, retain_graph=True)
+                squared += grad.pow(2).sum(dim=1)
+        return float(squared.sqrt().mean())
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the trajectory encoder, the hypernetwork and the base (actor and critic) networks.
+
+        For hypernetwork policies the base network's weights are generated: they count as the number generated
+        per sample (CoRL 2022, section 5.3 compares models by both numbers).
+        """
+        head = self.mlp_extractor
+        generated = [m for m in head.modules() if isinstance(m, GeneratedLinear)]
+        hypernetwork = sum(p.numel() for m in generated for p in m.parameters())
+        hypernetwork += sum(
+            p.numel() for name, p in head.named_parameters() if "hypernet_trunk" in name or ".film." in name
+        )
+        head_total = sum(p.numel() for p in head.parameters())
+        outputs = sum(p.numel() for p in [*self.action_net.parameters(), *self.value_net.parameters()])
+        encoder = sum(p.numel() for p in self.lstm_actor.parameters())
+        return {
+            "encoder": encoder,
+            "hypernetwork": hypernetwork,
+            "base_network": head_total - hypernetwork + outputs + sum(m.n_generated for m in generated),
+            "total": sum(p.numel() for p in self.parameters()),
+        }
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return dict(
             observation_space=self.observation_space,
@@ -335,10 +378,28 @@ class RNNSPolicy(MetaRecurrentPolicy):
 class RNNHNPolicy(MetaRecurrentPolicy):
     """ "RNN+HN", the recurrent hypernetwork (NeurIPS 2023 section 3.2; CoRL 2022 section 4): the GRU's latent
     embedding drives a hypernetwork that generates every weight and bias of the actor and critic MLPs applied
-    to the state embedding, with Bias-HyperInit (CoRL 2022 section 4.2).
+    to the state embedding, with Bias-HyperInit by default (CoRL 2022 section 4.2).
 
     :param state_embedding_dim: size of the state embedding, the base networks' input (256)
     :param normalize_state: running mean/std normalisation of the state input (True)
+    :param hyper_init: initialisation of the hypernetwork heads: ``"bias"`` (Bias-HyperInit), ``"weight"``
+        (Weight-HyperInit), ``"hfi"`` (hyperfan-in), or the naive ``"kaiming"``, ``"normc"``, ``"orthogonal"``
+    :param hypernet_layers: hidden layers of the hypernetwork (none by default: one linear head per tensor)
+    :param hypernet_mode: ``"factorised"`` (default) or ``"materialised"`` computation of generated layers
     """
 
     head_class = HyperNetworkHead
+
+
+class RNNFiLMPolicy(MetaRecurrentPolicy):
+    """RNN with FiLM conditioning (CoRL 2022 section 4.3): actor and critic MLPs on the state embedding with plain
+    weights, whose units a hypernetwork on the latent embedding scales and shifts per sample; Bias-HyperInit
+    adapted to FiLM (scale 1, shift 0 for every latent at initialisation).
+
+    :param state_embedding_dim: size of the state embedding, the base networks' input (256)
+    :param normalize_state: running mean/std normalisation of the state input (True)
+    :param hyper_init: ``"bias"``, ``"kaiming"``, ``"normc"`` or ``"orthogonal"`` for the scale and shift heads
+    :param hypernet_layers: hidden layers of the hypernetwork (none by default)
+    """
+
+    head_class = FiLMHead
