@@ -24,6 +24,7 @@ from sb3_hypernet.zoo import build_model, load_hyperparams
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--method", default="rnn_hn", help="zoo config name: rnn, rnn_s, rnn_hn")
+parser.add_argument("--conf-file", default=None, help="zoo config path (default: zoo_configs/<method>.yml)")
 parser.add_argument("--env", default="GridNavi-v0")
 parser.add_argument("--frames", type=float, default=1e6, help="training frames (environment steps)")
 parser.add_argument("--checkpoints", type=float, nargs="*", default=None, help="frame counts to evaluate at")
@@ -38,7 +39,7 @@ args = parser.parse_args()
 
 if args.threads:
     th.set_num_threads(args.threads)
-config = Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
+config = args.conf_file or Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
 hyperparams = load_hyperparams(config, args.env)
 overrides = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
 model, callbacks = build_model(hyperparams, args.env, seed=args.seed, **overrides)
@@ -54,7 +55,15 @@ print(
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
 start, start_frames = time.perf_counter(), model.num_timesteps
 for checkpoint in (c for c in checkpoints if c > model.num_timesteps):
-    model.learn(checkpoint - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
+    try:
+        model.learn(checkpoint - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
+    except ValueError as error:  # NaN parameters surface as invalid distribution parameters
+        finite = all(th.isfinite(p).all() for p in model.policy.parameters())
+        print(f"training failed at {model.num_timesteps} frames (finite parameters: {finite}): {error}")
+        if args.out:
+            with open(args.out, "a") as file:
+                file.write(json.dumps(dict(vars(args), frames=model.num_timesteps, diverged=True)) + "\n")
+        raise SystemExit(1) from error
     elapsed = time.perf_counter() - start
     summary = evaluate_meta_policy(model, args.env, args.n_eval, seed=10_000).summary()
     meta = summary["meta_return"]
@@ -69,6 +78,8 @@ for checkpoint in (c for c in checkpoints if c > model.num_timesteps):
         model.save(Path(args.save_dir) / f"{model.num_timesteps}.zip")
         model.get_vec_normalize_env().save(str(Path(args.save_dir) / f"{model.num_timesteps}_vecnormalize.pkl"))
     if args.out:
+        finite = all(bool(th.isfinite(p).all()) for p in model.policy.parameters())
         record = dict(vars(args), frames=model.num_timesteps, seconds=elapsed, learning_rate=lr, **summary)
+        record["diverged"] = not finite
         with open(args.out, "a") as file:
             file.write(json.dumps(record) + "\n")

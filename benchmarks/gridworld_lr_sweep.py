@@ -9,14 +9,12 @@ each) and prints a table of final mean deterministic meta-episode returns, best 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from runs import final_records, run_learning
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--method", default="rnn_hn")
@@ -30,25 +28,18 @@ parser.add_argument("--out", default=None, help="JSON lines of every checkpoint 
 args = parser.parse_args()
 
 out = Path(args.out or tempfile.mkstemp(suffix=".jsonl")[1])
-script = Path(__file__).with_name("gridworld_learning.py")
-runs = [(lr, seed) for lr in args.learning_rates for seed in args.seeds]
-running: list[subprocess.Popen] = []
-for lr, seed in runs:
-    if len(running) >= args.jobs:
-        running.pop(0).wait()
-    command = [sys.executable, str(script), "--method", args.method, "--env", args.env, "--frames", str(args.frames)]
-    command += ["--learning-rate", str(lr), "--seed", str(seed), "--n-eval", str(args.n_eval)]
-    command += ["--threads", "1", "--out", str(out)]
-    running.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
-for process in running:
-    process.wait()
+common = ["--method", args.method, "--env", args.env, "--frames", str(args.frames), "--n-eval", str(args.n_eval)]
+run_learning(
+    [[*common, "--learning-rate", str(lr), "--seed", str(s)] for lr in args.learning_rates for s in args.seeds],
+    args.jobs,
+    out,
+)
 
 final: dict[float, list[float]] = defaultdict(list)
-for line in out.read_text().splitlines():
-    record = json.loads(line)
-    if record["method"] == args.method and record["frames"] >= args.frames:
-        final[record["learning_rate"]].append(record["meta_return"]["mean"])
-print(f"{args.method} on {args.env}, {int(args.frames)} frames, seeds {args.seeds}; results in {out}")
+for record in final_records(out, args.frames):
+    if record["method"] == args.method:
+        final[record["learning_rate"]].append(float("nan") if record.get("diverged") else record["meta_return"]["mean"])
+print(f"{args.method} on {args.env}, {int(args.frames)} frames, seeds {args.seeds}; results in {out} (nan: diverged)")
 print(f"{'learning rate':>14} {'mean meta return':>17}  per seed")
-for lr, values in sorted(final.items(), key=lambda item: -np.mean(item[1])):
+for lr, values in sorted(final.items(), key=lambda item: -np.nan_to_num(np.mean(item[1]), nan=-np.inf)):
     print(f"{lr:>14g} {np.mean(values):>17.2f}  {' '.join(f'{v:.2f}' for v in values)}")

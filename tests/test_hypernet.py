@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from stable_baselines3.common.logger import configure
 import envs  # noqa: F401
 from sb3_hypernet import LatentDiagnostics, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.hypernet import HYPER_INITS, FiLMLinear, GeneratedLinear, HyperMLP
+from sb3_hypernet.zoo import load_hyperparams
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=6, state_embedding_dim=12)
 
@@ -222,3 +224,17 @@ def test_latent_diagnostics_callback_logs_gradient_norms_and_parameter_counts(tm
     # Measured after the first rollout, before any update: Bias-HyperInit ignores the latent entirely.
     assert norms["bias"] == 0.0
     assert norms["kaiming"] > 0.0 and norms["rnn"] > 0.0
+
+
+@pytest.mark.parametrize("scheme", HYPER_INITS)
+def test_init_ablation_configs_differ_from_rnn_hn_only_in_the_scheme(scheme):
+    configs = Path(__file__).resolve().parents[1] / "zoo_configs"
+    for env_id in ("GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"):
+        ablation = load_hyperparams(configs / "init_ablation" / f"rnn_hn_{scheme}.yml", env_id)
+        reference = load_hyperparams(configs / "rnn_hn.yml", env_id)
+        kwargs = eval(ablation.pop("policy_kwargs"))
+        assert kwargs.pop("hyper_init") == scheme
+        assert kwargs == eval(reference.pop("policy_kwargs"))
+        assert ablation.pop("callback") == ["sb3_hypernet.MetaEpisodeLogger", "sb3_hypernet.LatentDiagnostics"]
+        reference.pop("callback")
+        assert ablation == reference
