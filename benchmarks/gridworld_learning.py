@@ -19,7 +19,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the benchmark ids)
-from sb3_hypernet.evaluation import evaluate_meta_policy
+from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
 from sb3_hypernet.zoo import build_model, load_hyperparams
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,6 +52,8 @@ print(
     f"{args.method} on {args.env}, lr {lr}, seed {args.seed}, {int(args.frames)} frames, "
     f"torch threads {th.get_num_threads()}, eval {args.n_eval} meta-episodes (deterministic)"
 )
+random_summary = evaluate_meta_policy(RandomPolicy.for_env(args.env), args.env, args.n_eval, seed=10_000).summary()
+print(f"random policy: meta-episode return {random_summary['meta_return']['mean']:.2f}")
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
 start, start_frames = time.perf_counter(), model.num_timesteps
 for checkpoint in (c for c in checkpoints if c > model.num_timesteps):

@@ -1,7 +1,7 @@
 """sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO."""
 
 from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
-from sb3_hypernet.evaluation import MetaEvaluation, evaluate_meta_policy, load_meta_model
+from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
@@ -17,6 +17,7 @@ __all__ = [
     "RNNHNPolicy",
     "RNNPolicy",
     "RNNSPolicy",
+    "RandomPolicy",
     "TaskDistribution",
     "evaluate_meta_policy",
     "load_meta_model",

@@ -165,6 +165,28 @@ def evaluate_meta_policy(
     return MetaEvaluation(np.asarray(returns, dtype=np.float64), inner_successes, tasks)
 
 
+class RandomPolicy:
+    """Uniformly random actions behind the recurrent ``predict`` interface: the baseline for
+    :func:`evaluate_meta_policy` (``evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0")``)."""
+
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, seed: int = 0):
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    @classmethod
+    def for_env(cls, env_id: str, seed: int = 0, **env_kwargs: Any) -> RandomPolicy:
+        """A random policy with the spaces of ``gym.make(env_id, **env_kwargs)``."""
+        env = gym.make(env_id, **env_kwargs)
+        return cls(env.observation_space, env.action_space, seed)
+
+    def predict(
+        self, observation: dict[str, np.ndarray], state: Any = None, episode_start: Any = None, deterministic=False
+    ) -> tuple[np.ndarray, None]:
+        n = len(next(iter(observation.values())))
+        return np.stack([self.action_space.sample() for _ in range(n)]), None
+
+
 def find_vecnormalize(model_path: str | os.PathLike) -> Path | None:
     """rl_zoo3 keeps VecNormalize statistics in ``<model without .zip>/vecnormalize.pkl``; that path if it exists."""
     candidate = Path(model_path).with_suffix("") / "vecnormalize.pkl"

@@ -424,3 +424,13 @@ def test_trained_model_evaluation_is_deterministic(tiny_model):
     for task, row in zip(first.tasks, first.inner_returns, strict=True):
         assert np.all(row >= -0.1 * INNER_STEPS - 1e-9)
         assert np.all(row <= gridnavi_optimum(task) + 1e-9)
+
+
+def test_random_policy_baseline_on_gridnavi():
+    from sb3_hypernet.evaluation import RandomPolicy
+
+    result = evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0", n_meta_episodes=200, seed=0)
+    # Mostly -0.1 per step with occasional goal visits: well below 0, above the always-stay -6.
+    assert -6.0 < result.meta_returns.mean() < -3.0
+    again = evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0", n_meta_episodes=200, seed=0)
+    np.testing.assert_array_equal(result.inner_returns, again.inner_returns)
