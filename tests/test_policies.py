@@ -13,12 +13,12 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import obs_as_tensor
 
 import envs  # noqa: F401
-from sb3_hypernet import MetaEpisodeWrapper, RNNHNPolicy, RNNPolicy, RNNSPolicy, TaskDistribution
+from sb3_hypernet import MetaEpisodeWrapper, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy, TaskDistribution
 from sb3_hypernet.heads import RunningNormalizer
 from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
 
-POLICIES = [RNNPolicy, RNNSPolicy, RNNHNPolicy]
+POLICIES = [RNNPolicy, RNNSPolicy, RNNHNPolicy, RNNFiLMPolicy]
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=4, obs_embedding_dim=8)
 
 
@@ -101,10 +101,14 @@ def test_shapes_and_gradients(policy_class, action_kind):
         assert param.grad is not None, name
         assert th.isfinite(param.grad).all(), name
     gru_grad = policy.lstm_actor.gru.weight_hh_l0.grad.abs().sum().item()
+    first_layer = getattr(policy.mlp_extractor, "actor", None) and policy.mlp_extractor.actor.layers[0]
     if policy_class is RNNHNPolicy:
         # Bias-HyperInit: the generated networks ignore the latent at init, so no gradient reaches the GRU yet...
         assert gru_grad == 0.0
-        assert policy.mlp_extractor.actor.layers[0].weight.grad[:, :, :-1].abs().sum() > 0
+        assert first_layer.weight.grad[:, :, :-1].abs().sum() > 0  # ...but the heads' latent weights learn
+    elif policy_class is RNNFiLMPolicy:
+        assert gru_grad == 0.0  # scale 1, shift 0 for every latent at init
+        assert first_layer.film.weight.grad.abs().sum() > 0
     else:
         assert gru_grad > 0.0
 
