@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 from rl_zoo3.utils import StoreDict, get_latest_run_id
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_hypernet.evaluation import (
@@ -94,7 +95,9 @@ def main(argv: list[str] | None = None) -> MetaEvaluation:
             args.model = find_zoo_model(args.log_folder, args.algo, args.env, args.exp_id)
         model = load_meta_model(args.model, device=args.device)
         n_envs = min(args.n_envs, args.n_meta_episodes)
-        env = DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)])
+        env = BaseAlgorithm._wrap_env(
+            DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)]), monitor_wrapper=False
+        )
         check_model_fits_env(model, env, args.env)
         stats_path = args.vecnormalize or find_vecnormalize(args.model)
         if stats_path is not None:

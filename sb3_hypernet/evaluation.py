@@ -124,9 +124,10 @@ def evaluate_meta_policy(
     :param n_envs: envs run in parallel when ``env`` is an id
     :param env_kwargs: keyword arguments of ``gym.make`` when ``env`` is an id
     """
-    if n_meta_episodes < 1:
-        raise ValueError(f"n_meta_episodes must be >= 1, got {n_meta_episodes}")
-    vec_env = _as_vec_env(env, min(n_envs, n_meta_episodes), env_kwargs)
+    if n_meta_episodes < 1 or n_envs < 1:
+        raise ValueError(f"n_meta_episodes and n_envs must be >= 1, got {n_meta_episodes} and {n_envs}")
+    # As SB3 does for training: image observations are transposed to channels-first (VecTransposeImage).
+    vec_env = BaseAlgorithm._wrap_env(_as_vec_env(env, min(n_envs, n_meta_episodes), env_kwargs), monitor_wrapper=False)
     check_model_fits_env(model, vec_env, env if isinstance(env, str) else "the environment")
     n = vec_env.num_envs
     # Fixed quotas per env, so that short meta-episodes are not over-represented (as SB3's evaluate_policy).

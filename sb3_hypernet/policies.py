@@ -12,6 +12,7 @@ import difflib
 import inspect
 from typing import Any, ClassVar
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
@@ -43,6 +44,11 @@ def check_meta_observation_space(observation_space: spaces.Space, policy_name: s
         raise ValueError(f"{hint} Missing: {', '.join(missing)}.")
     if not isinstance(observation_space["obs"], (spaces.Box, spaces.Discrete)):
         raise ValueError(f"{policy_name} supports Box or Discrete inner observations, got {observation_space['obs']}.")
+
+
+def _check_size(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _keyword_parameters(klass: type) -> set[str]:
@@ -133,6 +139,28 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         arch = dict(net_arch) if isinstance(net_arch, dict) else {"pi": list(net_arch), "vf": list(net_arch)}
         if set(arch) != {"pi", "vf"}:
             raise ValueError(f"net_arch must be a list of layer sizes or dict(pi=[...], vf=[...]), got {net_arch!r}")
+        sizes = dict(
+            gru_hidden_size=gru_hidden_size,
+            n_gru_layers=n_gru_layers,
+            latent_dim=latent_dim,
+            obs_embedding_dim=obs_embedding_dim,
+            latent_embedding_dim=latent_embedding_dim,
+            state_embedding_dim=head_kwargs.get("state_embedding_dim", 1),
+        )
+        for key, value in sizes.items():
+            _check_size(key, value)
+        for key, value in dict(
+            action_embedding_dim=action_embedding_dim, reward_embedding_dim=reward_embedding_dim
+        ).items():
+            _check_size(key, value, minimum=0)
+        for key, layers in [
+            ("net_arch", [*arch["pi"], *arch["vf"]]),
+            ("hypernet_layers", head_kwargs.get("hypernet_layers", [])),
+        ]:
+            if not isinstance(layers, (list, tuple)):
+                raise ValueError(f"{key} must be a list of layer sizes, got {layers!r}")
+            for value in layers:
+                _check_size(f"{key} entries", value)
 
         # Everything a reload needs, in constructor terms (see _get_constructor_parameters).
         self._config: dict[str, Any] = dict(
@@ -237,9 +265,18 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         return self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
 
     def forward(
-        self, obs: PyTorchObs, lstm_states: RNNStates, episode_starts: th.Tensor, deterministic: bool = False
+        self,
+        obs: PyTorchObs,
+        lstm_states: RNNStates | None = None,
+        episode_starts: th.Tensor | None = None,
+        deterministic: bool = False,
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor, RNNStates]:
         """Rollout step: actions, values, log-probabilities and the new recurrent state."""
+        if lstm_states is None or episode_starts is None:
+            raise TypeError(
+                f"{type(self).__name__} is a recurrent policy: train it with sb3_contrib.RecurrentPPO "
+                "(rl_zoo3 --algo ppo_lstm), which passes the recurrent state; plain PPO does not."
+            )
         encoded, state = self._encode(obs, lstm_states.pi, episode_starts)
         self.mlp_extractor.observe(encoded)
         latent_pi, latent_vf = self.mlp_extractor(encoded)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import time
+import warnings
 from collections import OrderedDict
 from typing import Any, SupportsFloat
 
@@ -86,7 +88,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
     If the inner env has no time limit of its own, ``max_episode_steps`` adds one.
 
     ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), the
-    ``task_descriptor``, and
+    ``task_descriptor``, Monitor's ``episode`` entry for the meta-episode (an inner ``Monitor``'s entries are
+    removed, so SB3 only ever logs meta-episodes), and
     ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
     Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to).
 
@@ -111,6 +114,13 @@ class MetaEpisodeWrapper(gym.Wrapper):
         self.task_env = check_task_distribution(env)
         if max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, max_episode_steps)
+        elif not _has_time_limit(env):
+            warnings.warn(
+                f"MetaEpisodeWrapper: {type(self.task_env).__name__} has no time limit, so an inner episode (and the "
+                "meta-episode) lasts until the env terminates; pass max_episode_steps or make the env with gym.make "
+                "and max_episode_steps.",
+                stacklevel=2,
+            )
         super().__init__(env)
         self.n_episodes = int(n_episodes)
         self.expose_task = bool(expose_task)
@@ -137,6 +147,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
             obs_spaces[TASK_KEY] = self.task_env.task_space
         self.observation_space = spaces.Dict(obs_spaces)
 
+        self._created = time.time()
         self._task_rng = np.random.default_rng()
         self._task: Any = None
         self._episode_index = 0
@@ -183,6 +194,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
         if "success" in info:
             self._episode_success = max(self._episode_success or 0.0, float(info["success"]))
         info = dict(info, inner_episode=self._episode_index)
+        # A Monitor inside this wrapper reports inner episodes; SB3 must only see meta-episodes (set below).
+        info.pop("episode", None)
         prev_action = self._encode_action(action)
 
         meta_done = False
@@ -197,6 +210,12 @@ class MetaEpisodeWrapper(gym.Wrapper):
                 info["inner_returns"] = list(self._returns)
                 info["inner_lengths"] = list(self._lengths)
                 info["task_descriptor"] = np.asarray(self.task_env.task_descriptor())
+                # What Monitor reports; a Monitor outside this wrapper overwrites it with the same numbers.
+                info["episode"] = {
+                    "r": float(sum(self._returns)),
+                    "l": int(sum(self._lengths)),
+                    "t": round(time.time() - self._created, 6),
+                }
                 if any(success is not None for success in self._successes):
                     # An episode in which the env never reported success did not succeed.
                     info["inner_successes"] = [success or 0.0 for success in self._successes]
@@ -242,6 +261,14 @@ class MetaEpisodeWrapper(gym.Wrapper):
         if self.expose_task:
             out[TASK_KEY] = np.asarray(self.task_env.task_descriptor(), self.task_env.task_space.dtype)
         return out
+
+
+def _has_time_limit(env: gym.Env) -> bool:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return True
+        env = env.env
+    return getattr(env.spec, "max_episode_steps", None) is not None
 
 
 def make_meta_env(

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import yaml
-from rl_zoo3.utils import get_callback_list, get_class_by_name, get_wrapper_class
+from rl_zoo3.utils import get_callback_list, get_class_by_name, get_wrapper_class, linear_schedule
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -21,8 +21,24 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 #: Keys rl_zoo3 interprets itself; every other key of an entry goes to the algorithm's constructor.
 ZOO_KEYS = frozenset(
-    {"n_timesteps", "n_envs", "policy", "normalize", "env_wrapper", "vec_env_wrapper", "callback", "frame_stack"}
+    {
+        "n_timesteps",
+        "n_envs",
+        "policy",
+        "normalize",
+        "env_wrapper",
+        "vec_env_wrapper",
+        "callback",
+        "frame_stack",
+        "env_kwargs",
+        "eval_env_kwargs",
+        "monitor_kwargs",
+    }
 )
+#: Zoo keys that build_model does not reproduce (rl_zoo3 itself handles them).
+_UNSUPPORTED = ("frame_stack", "vec_env_wrapper")
+#: Hyperparameters rl_zoo3 accepts as "lin_<start>": a schedule decaying linearly to 0.
+_SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf")
 
 
 def _algorithm_keys() -> set[str]:
@@ -62,10 +78,17 @@ def build_model(
 ) -> tuple[RecurrentPPO, list[BaseCallback]]:
     """Build the RecurrentPPO model (and its callbacks) that ``rl_zoo3.train`` builds for this entry.
 
-    ``overrides`` replace algorithm hyperparameters (e.g. ``learning_rate``).
+    ``overrides`` replace algorithm hyperparameters (e.g. ``learning_rate``); ``env_kwargs`` add to the entry's.
+    ``"lin_<value>"`` schedules are supported; ``frame_stack`` and ``vec_env_wrapper`` are not (a ``ValueError``).
     """
     hyperparams = {**hyperparams, **overrides}
+    unsupported = [key for key in _UNSUPPORTED if key in hyperparams]
+    if unsupported:
+        raise ValueError(f"build_model does not support {', '.join(unsupported)}: train this entry with rl_zoo3")
     algo_kwargs = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}
+    for key in _SCHEDULES:
+        if isinstance(algo_kwargs.get(key), str) and algo_kwargs[key].startswith("lin_"):
+            algo_kwargs[key] = linear_schedule(float(algo_kwargs[key][len("lin_") :]))
     unknown = set(algo_kwargs) - _algorithm_keys()
     if unknown:
         raise ValueError(f"unknown RecurrentPPO hyperparameter(s): {', '.join(sorted(unknown))}")
@@ -79,7 +102,8 @@ def build_model(
         n_envs=int(hyperparams.get("n_envs", 1)),
         seed=seed,
         wrapper_class=get_wrapper_class(hyperparams),
-        env_kwargs=env_kwargs,
+        env_kwargs={**_evaluated(hyperparams.get("env_kwargs", {})), **(env_kwargs or {})},
+        monitor_kwargs=_evaluated(hyperparams.get("monitor_kwargs", {})),
     )
     normalize = hyperparams.get("normalize", False)
     if normalize:

@@ -16,14 +16,18 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from sb3_hypernet import MetaEpisodeWrapper, RNNHNPolicy, TaskDistribution
+from sb3_hypernet import MetaEpisodeWrapper, RNNHNPolicy, RNNPolicy, TaskDistribution
 from sb3_hypernet.evaluation import (
     MetaEvaluation,
+    RandomPolicy,
     bootstrap_ci,
     check_model_fits_env,
     evaluate_meta_policy,
     load_meta_model,
 )
+
+# The toy task envs terminate by themselves and need no time limit.
+pytestmark = pytest.mark.filterwarnings("ignore:MetaEpisodeWrapper.*no time limit")
 
 GRID_SIZE = 5
 INNER_STEPS = 15
@@ -427,10 +431,53 @@ def test_trained_model_evaluation_is_deterministic(tiny_model):
 
 
 def test_random_policy_baseline_on_gridnavi():
-    from sb3_hypernet.evaluation import RandomPolicy
-
     result = evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0", n_meta_episodes=200, seed=0)
     # Mostly -0.1 per step with occasional goal visits: well below 0, above the always-stay -6.
     assert -6.0 < result.meta_returns.mean() < -3.0
     again = evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0", n_meta_episodes=200, seed=0)
     np.testing.assert_array_equal(result.inner_returns, again.inner_returns)
+
+
+class ImageTask(gym.Env, TaskDistribution):
+    """Image observations (10x10x3 uint8) whose colour is the task; 3-step episodes."""
+
+    def __init__(self):
+        self.observation_space = spaces.Box(0, 255, (10, 10, 3), np.uint8)
+        self.action_space = spaces.Discrete(2)
+        self.task_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.task, self.t = 0, 0
+
+    def sample_task(self, rng):
+        return int(rng.integers(2))
+
+    def set_task(self, task):
+        self.task = int(task)
+
+    def task_descriptor(self):
+        return np.array([self.task], np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.full((10, 10, 3), 255 * self.task, np.uint8), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full((10, 10, 3), 255 * self.task, np.uint8)
+        return obs, float(action == self.task), self.t >= 3, False, {}
+
+
+def test_image_observations_are_transposed_as_in_training():
+    def make():
+        return MetaEpisodeWrapper(ImageTask(), n_episodes=2)
+
+    model = RecurrentPPO(RNNPolicy, make_vec_env(make, n_envs=2, seed=0), n_steps=12, batch_size=12,
+                         policy_kwargs=dict(gru_hidden_size=8, net_arch=[8]), seed=0)  # fmt: skip
+    assert model.observation_space["obs"].shape == (3, 10, 10)  # SB3 trains channels-first
+    result = evaluate_meta_policy(model, DummyVecEnv([make, make]), n_meta_episodes=4)
+    assert result.inner_returns.shape == (4, 2)
+
+
+def test_n_envs_must_be_positive():
+    with pytest.raises(ValueError, match="n_envs"):
+        evaluate_meta_policy(RandomPolicy.for_env("GridNavi-v0"), "GridNavi-v0", n_meta_episodes=2, n_envs=0)

@@ -340,3 +340,27 @@ def test_saving_straight_after_learn_keeps_predictions(policy_class, tmp_path):
     obs = rollout_batch(model, 1)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
     assert th.equal(loaded.policy.mlp_extractor.state_normalizer.mean, model.policy.mlp_extractor.state_normalizer.mean)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(latent_embedding_dim=0), "latent_embedding_dim must be an integer >= 1"),
+        (dict(state_embedding_dim=0), "state_embedding_dim must be an integer >= 1"),
+        (dict(net_arch=[256, "128"]), "net_arch entries must be an integer >= 1"),
+        (dict(hypernet_layers=64), "hypernet_layers must be a list"),
+        (dict(reward_embedding_dim=-1), "reward_embedding_dim must be an integer >= 0"),
+    ],
+)
+def test_invalid_sizes_are_named_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(RNNHNPolicy, policy_kwargs={**small_kwargs(RNNHNPolicy), **kwargs})
+
+
+def test_plain_ppo_is_a_clear_error():
+    from stable_baselines3 import PPO
+
+    model = PPO(RNNHNPolicy, make_vec_env("GridNavi-v0", n_envs=1), n_steps=8, batch_size=8,
+                policy_kwargs=small_kwargs(RNNHNPolicy))  # fmt: skip
+    with pytest.raises(TypeError, match="RecurrentPPO"):
+        model.learn(8)

@@ -20,6 +20,10 @@ from sb3_hypernet.wrappers import META_OBS_KEYS, MetaEpisodeWrapper, TaskDistrib
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+# The toy task envs terminate by themselves; the no-time-limit warning is tested on its own below.
+pytestmark = pytest.mark.filterwarnings("ignore:MetaEpisodeWrapper.*no time limit")
+
+
 class CounterTaskEnv(gym.Env, TaskDistribution):
     """Task: an integer ``c``. Observation ``[c, t]`` with ``t`` the step count inside the inner episode.
 
@@ -575,3 +579,27 @@ def test_inner_successes_align_with_inner_returns_when_some_episodes_never_repor
         _, _, done, _, info = env.step(env.action_space.sample())
     assert len(info["inner_successes"]) == len(info["inner_returns"]) == 3
     assert info["inner_successes"] == [1.0, 0.0, 1.0]
+
+
+def test_monitor_inside_the_wrapper_reports_meta_episodes_only():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    # The bring-your-own-task path: Monitor wraps the raw task env, MetaEpisodeWrapper goes outside it.
+    vec_env = make_vec_env("GridNaviTask-v0", n_envs=2, seed=0, wrapper_class=MetaEpisodeWrapper,
+                           wrapper_kwargs={"n_episodes": 4})  # fmt: skip
+    vec_env.reset()
+    episodes = []
+    for _ in range(60):
+        _, _, dones, infos = vec_env.step(np.zeros(2, dtype=np.int64))
+        episodes += [info["episode"] for info in infos if "episode" in info]
+    assert dones.all()
+    assert len(episodes) == 2
+    assert all(episode["l"] == 60 and episode["r"] == pytest.approx(-6.0) for episode in episodes)
+
+
+def test_env_without_time_limit_is_warned_about():
+    with pytest.warns(UserWarning, match="no time limit"):
+        MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2, max_episode_steps=5)

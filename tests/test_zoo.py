@@ -289,3 +289,17 @@ def test_evaluate_cli_finds_the_latest_zoo_run(trained_run, capsys):
     assert "no model file" in str(error.value.code)
     with pytest.raises(SystemExit):
         evaluate_main(["--env", "GridNavi-v0"])  # neither --model nor --log-folder
+
+
+def test_build_model_reads_env_kwargs_and_linear_schedules(tmp_path):
+    hyperparams = small_hyperparams()
+    hyperparams.update(learning_rate="lin_1e-3", env_kwargs=dict(expose_task=True), monitor_kwargs={})
+    model, _ = build_model(hyperparams, "GridNavi-v0")
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3)
+    assert model.lr_schedule(0.5) == pytest.approx(5e-4)
+    assert "task" in model.observation_space.spaces
+    with pytest.raises(ValueError, match="frame_stack"):
+        build_model({**small_hyperparams(), "frame_stack": 4}, "GridNavi-v0")
+    conf = tmp_path / "conf.yml"
+    conf.write_text("GridNavi-v0:\n  env_kwargs:\n    expose_task: true\n  monitor_kwargs: {}\n")
+    assert load_hyperparams(conf, "GridNavi-v0")["env_kwargs"] == {"expose_task": True}
