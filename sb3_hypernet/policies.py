@@ -51,6 +51,27 @@ def _check_size(name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _check_sizes(
+    net_arch: list[int] | dict[str, list[int]], head_kwargs: dict[str, Any], **sizes: int
+) -> dict[str, list[int]]:
+    """Validate every size argument (``ValueError`` naming the bad one); returns ``net_arch`` as ``dict(pi, vf)``."""
+    arch = dict(net_arch) if isinstance(net_arch, dict) else {"pi": list(net_arch), "vf": list(net_arch)}
+    if set(arch) != {"pi", "vf"}:
+        raise ValueError(f"net_arch must be a list of layer sizes or dict(pi=[...], vf=[...]), got {net_arch!r}")
+    embeddings_that_may_be_zero = ("action_embedding_dim", "reward_embedding_dim")
+    for key, value in {**sizes, "state_embedding_dim": head_kwargs.get("state_embedding_dim", 1)}.items():
+        _check_size(key, value, minimum=0 if key in embeddings_that_may_be_zero else 1)
+    for key, layers in [
+        ("net_arch", [*arch["pi"], *arch["vf"]]),
+        ("hypernet_layers", head_kwargs.get("hypernet_layers", [])),
+    ]:
+        if not isinstance(layers, (list, tuple)):
+            raise ValueError(f"{key} must be a list of layer sizes, got {layers!r}")
+        for value in layers:
+            _check_size(f"{key} entries", value)
+    return arch
+
+
 def _keyword_parameters(klass: type) -> set[str]:
     """Named constructor parameters of ``klass``, following ``**kwargs`` up the class hierarchy."""
     names: set[str] = set()
@@ -136,31 +157,17 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         self._check_head_kwargs(head_kwargs)
         if net_arch is None:
             net_arch = [256, 128]
-        arch = dict(net_arch) if isinstance(net_arch, dict) else {"pi": list(net_arch), "vf": list(net_arch)}
-        if set(arch) != {"pi", "vf"}:
-            raise ValueError(f"net_arch must be a list of layer sizes or dict(pi=[...], vf=[...]), got {net_arch!r}")
-        sizes = dict(
+        arch = _check_sizes(
+            net_arch,
+            head_kwargs,
             gru_hidden_size=gru_hidden_size,
             n_gru_layers=n_gru_layers,
             latent_dim=latent_dim,
             obs_embedding_dim=obs_embedding_dim,
             latent_embedding_dim=latent_embedding_dim,
-            state_embedding_dim=head_kwargs.get("state_embedding_dim", 1),
+            action_embedding_dim=action_embedding_dim,
+            reward_embedding_dim=reward_embedding_dim,
         )
-        for key, value in sizes.items():
-            _check_size(key, value)
-        for key, value in dict(
-            action_embedding_dim=action_embedding_dim, reward_embedding_dim=reward_embedding_dim
-        ).items():
-            _check_size(key, value, minimum=0)
-        for key, layers in [
-            ("net_arch", [*arch["pi"], *arch["vf"]]),
-            ("hypernet_layers", head_kwargs.get("hypernet_layers", [])),
-        ]:
-            if not isinstance(layers, (list, tuple)):
-                raise ValueError(f"{key} must be a list of layer sizes, got {layers!r}")
-            for value in layers:
-                _check_size(f"{key} entries", value)
 
         # Everything a reload needs, in constructor terms (see _get_constructor_parameters).
         self._config: dict[str, Any] = dict(
