@@ -18,3 +18,42 @@ register(id="GridNaviDenseTask-v0", entry_point="envs.gridworld:GridNavi", max_e
 register(id="GridNavi-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviTask-v0", "n_episodes": 4})
 register(id="GridNaviShow-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviShowTask-v0", "n_episodes": 4})
 register(id="GridNaviDense-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviDenseTask-v0", "n_episodes": 4})
+
+# MuJoCo families (need the `mujoco` extra): 200-step episodes; inner episodes per meta-episode as SPEC 1.
+register(id="CheetahDirTask-v0", entry_point="envs.mujoco.cheetah:CheetahDir", max_episode_steps=200)
+register(id="CheetahVelTask-v0", entry_point="envs.mujoco.cheetah:CheetahVel", max_episode_steps=200)
+register(
+    id="CheetahVelMediumTask-v0",
+    entry_point="envs.mujoco.cheetah:CheetahVel",
+    max_episode_steps=200,
+    kwargs={"velocity_range": (0.0, 2.5), "test_velocity_range": (2.5, 3.0)},
+)
+register(id="AntDirTask-v0", entry_point="envs.mujoco.ant:AntDir", max_episode_steps=200)
+register(
+    id="AntDirFwdBackTask-v0",
+    entry_point="envs.mujoco.ant:AntDir",
+    max_episode_steps=200,
+    kwargs={"directions": "forward_backward"},
+)
+register(
+    id="AntDirUniformTask-v0",
+    entry_point="envs.mujoco.ant:AntDir",
+    max_episode_steps=200,
+    kwargs={"directions": "uniform"},
+)
+register(id="AntVelTask-v0", entry_point="envs.mujoco.ant:AntVel", max_episode_steps=200)
+register(id="WalkerRandParamsTask-v0", entry_point="envs.mujoco.walker:WalkerRandParams", max_episode_steps=200)
+register(id="HumanoidDirTask-v0", entry_point="envs.mujoco.humanoid:HumanoidDir", max_episode_steps=200)
+register(id="CheetahDir-v0", entry_point=_META, kwargs={"task_env_id": "CheetahDirTask-v0", "n_episodes": 1})
+register(id="CheetahVel-v0", entry_point=_META, kwargs={"task_env_id": "CheetahVelTask-v0", "n_episodes": 1})
+register(
+    id="CheetahVelMedium-v0", entry_point=_META, kwargs={"task_env_id": "CheetahVelMediumTask-v0", "n_episodes": 1}
+)
+register(id="AntDir-v0", entry_point=_META, kwargs={"task_env_id": "AntDirTask-v0", "n_episodes": 1})
+register(id="AntDirFwdBack-v0", entry_point=_META, kwargs={"task_env_id": "AntDirFwdBackTask-v0", "n_episodes": 1})
+register(id="AntDirUniform-v0", entry_point=_META, kwargs={"task_env_id": "AntDirUniformTask-v0", "n_episodes": 1})
+register(id="AntVel-v0", entry_point=_META, kwargs={"task_env_id": "AntVelTask-v0", "n_episodes": 1})
+register(
+    id="WalkerRandParams-v0", entry_point=_META, kwargs={"task_env_id": "WalkerRandParamsTask-v0", "n_episodes": 2}
+)
+register(id="HumanoidDir-v0", entry_point=_META, kwargs={"task_env_id": "HumanoidDirTask-v0", "n_episodes": 2})

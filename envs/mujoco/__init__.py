@@ -1,0 +1,1 @@
+"""MuJoCo meta-RL task families on gymnasium's v5 models (``pip install -e ".[mujoco]"``)."""
