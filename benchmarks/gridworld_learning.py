@@ -2,6 +2,8 @@
 
     python benchmarks/gridworld_learning.py --method rnn_hn --frames 1e6 --checkpoints 2.5e5 5e5 1e6
 
+Any meta-episode env with an entry in the method's zoo config works the same way, e.g. the Cheetah-Dir check:
+``--env CheetahDir-v0 --frames 5e5 --n-eval 16``.
 Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), exactly as rl_zoo3 would use them.
 At each checkpoint it prints the mean deterministic meta-episode return over --n-eval sampled tasks with its 68%
 bootstrap CI and the per-inner-episode breakdown (GridNavi: Bayes-optimal about 37.2, known-goal optimum 44.3).
