@@ -178,3 +178,40 @@ def test_short_rnn_hn_training_saves_loads_and_evaluates(env_id, tmp_path):
     result = evaluate_meta_policy(loaded, env_id, n_meta_episodes=1, n_envs=1)
     assert result.inner_returns.shape == (1, META_IDS[env_id])
     assert np.isfinite(result.inner_returns).all()
+
+
+# SPEC 4: (n_steps, epochs, minibatches, clip, gamma, gae lambda, entropy, frames) per MuJoCo benchmark.
+SPEC4 = {
+    "CheetahDir-v0": (400, 2, 4, 0.1, 0.97, 0.9, 0.01, 75e6),
+    "CheetahVel-v0": (400, 2, 4, 0.1, 0.97, 0.9, 0.01, 75e6),
+    "AntDir-v0": (200, 2, 1, 0.1, 0.97, 0.9, 0.01, 75e6),
+    "WalkerRandParams-v0": (200, 2, 2, 0.05, 0.97, 0.9, 0.01, 75e6),
+    "HumanoidDir-v0": (800, 4, 2, 0.1, 0.99, 0.9, 0.001, 1e8),
+}
+
+
+@pytest.mark.parametrize("method", ["rnn", "rnn_s", "rnn_hn"])
+def test_zoo_entries_for_every_mujoco_env_have_the_spec_settings(method):
+    from pathlib import Path
+
+    from sb3_hypernet.zoo import load_hyperparams
+
+    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / f"{method}.yml"
+    for env_id in META_IDS:
+        load_hyperparams(conf, env_id)  # every registered MuJoCo meta env has an entry
+    for env_id, (n_steps, epochs, minibatches, clip, gamma, gae, ent, frames) in SPEC4.items():
+        h = load_hyperparams(conf, env_id)
+        assert (h["n_envs"], h["n_steps"], h["n_epochs"], h["batch_size"]) == (
+            16,
+            n_steps,
+            epochs,
+            16 * n_steps // minibatches,
+        )
+        assert (h["clip_range"], h["gamma"], h["gae_lambda"], h["ent_coef"], h["n_timesteps"]) == (
+            clip,
+            gamma,
+            gae,
+            ent,
+            frames,
+        )
+        assert "eps=1e-8" in h["policy_kwargs"] and "norm_reward=True" in h["normalize"]
