@@ -8,11 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 
-from envs.mujoco.locomotion import DirectionTask
-from sb3_hypernet.wrappers import TaskDistribution
+from envs.mujoco.locomotion import DirectionTask, VelocityTask
 
 #: Direction distributions of Ant-Dir: the reference's two angles +-1 rad, forward/backward, any angle.
 ANT_DIRECTIONS = ("reference", "forward_backward", "uniform")
@@ -63,7 +61,7 @@ class AntDir(DirectionTask, AntEnv):
         return float(rng.uniform(0.0, 2.0 * np.pi))
 
 
-class AntVel(AntEnv, TaskDistribution):
+class AntVel(VelocityTask, AntEnv):
     """Walk forward at a target velocity: the target is the task (Ant-Vel of PEARL / ICML 2021).
 
     ## Rewards
@@ -90,26 +88,8 @@ class AntVel(AntEnv, TaskDistribution):
         **kwargs: Any,
     ):
         kwargs.setdefault("include_cfrc_ext_in_observation", False)
-        super().__init__(**kwargs)
-        self.splits = {"train": tuple(velocity_range)}
-        if test_velocity_range is not None:
-            self.splits["test"] = tuple(test_velocity_range)
-        if split not in self.splits:
-            raise ValueError(f"AntVel has splits {', '.join(self.splits)}; got split={split!r}")
-        self.split = split
-        bounds = np.array(list(self.splits.values()))
-        self.task_space = spaces.Box(bounds.min(), bounds.max(), (1,), np.float32)
-        self.target_velocity = float(np.mean(self.splits[split]) if task is None else task)
-
-    def sample_task(self, rng: np.random.Generator) -> float:
-        low, high = self.splits[self.split]
-        return float(rng.uniform(low, high))
-
-    def set_task(self, task: Any) -> None:
-        self.target_velocity = float(np.asarray(task).reshape(()))
-
-    def task_descriptor(self) -> np.ndarray:
-        return np.array([self.target_velocity], np.float32)
+        AntEnv.__init__(self, **kwargs)
+        self._init_velocity_task(velocity_range, test_velocity_range, split, task)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray):
         reward, info = super()._get_rew(x_velocity, action)

@@ -12,6 +12,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
+from envs.mujoco.locomotion import VelocityTask
 from sb3_hypernet.wrappers import TaskDistribution
 
 
@@ -72,7 +73,7 @@ class CheetahDir(HalfCheetahEnv, TaskDistribution):
         return forward_reward - ctrl_cost, {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost}
 
 
-class CheetahVel(HalfCheetahEnv, TaskDistribution):
+class CheetahVel(VelocityTask, HalfCheetahEnv):
     """Run at a target forward velocity: the target is the task.
 
     ## Description
@@ -105,27 +106,8 @@ class CheetahVel(HalfCheetahEnv, TaskDistribution):
         task: float | None = None,
         **kwargs: Any,
     ):
-        super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
-        self.splits = {"train": tuple(velocity_range)}
-        if test_velocity_range is not None:
-            self.splits["test"] = tuple(test_velocity_range)
-        if split not in self.splits:
-            raise ValueError(f"CheetahVel has splits {', '.join(self.splits)}; got split={split!r}")
-        self.split = split
-        low = min(r[0] for r in self.splits.values())
-        high = max(r[1] for r in self.splits.values())
-        self.task_space = spaces.Box(low, high, (1,), np.float32)
-        self.target_velocity = float(np.mean(self.splits[split]) if task is None else task)
-
-    def sample_task(self, rng: np.random.Generator) -> float:
-        low, high = self.splits[self.split]
-        return float(rng.uniform(low, high))
-
-    def set_task(self, task: Any) -> None:
-        self.target_velocity = float(np.asarray(task).reshape(()))
-
-    def task_descriptor(self) -> np.ndarray:
-        return np.array([self.target_velocity], np.float32)
+        HalfCheetahEnv.__init__(self, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+        self._init_velocity_task(velocity_range, test_velocity_range, split, task)
 
     def _get_rew(self, x_velocity: float, action: np.ndarray):
         forward_reward = -abs(x_velocity - self.target_velocity)
