@@ -45,13 +45,18 @@ class MetaEpisodeLogger(BaseCallback):
 
 
 class LatentDiagnostics(BaseCallback):
-    """Logs how strongly the policy depends on the trajectory latent, and the model's parameter counts.
+    """Logs how strongly actor and critic depend on the trajectory latent, and the model's parameter counts.
 
-    NeurIPS 2023, section 5 and Figure 11: the gradient norm of the policy output with respect to the latent
-    (:meth:`~sb3_hypernet.policies.MetaRecurrentPolicy.latent_gradient_norm`), measured at the end of every rollout
-    on the next observations of all envs and logged as ``diagnostics/latent_grad_norm``. At the start of training
-    it records ``params/encoder``, ``params/hypernetwork``, ``params/base_network`` (generated parameters count
-    per sample) and ``params/total``, and prints them with ``verbose=1``. Works with every sb3_hypernet policy.
+    NeurIPS 2023, section 5 and Figure 11 (:meth:`~sb3_hypernet.policies.MetaRecurrentPolicy.latent_gradient_norms`),
+    measured at the end of every rollout on the next observations of all envs:
+
+    - ``diagnostics/value_latent_grad_norm``: mean L2 norm of d(value)/d(latent embedding), what Figure 11 plots;
+    - ``diagnostics/actor_latent_grad_norm``: mean Frobenius norm of d(actor output)/d(latent embedding), the actor
+      output being the logits or the Gaussian mean.
+
+    At the start of training it records ``params/encoder``, ``params/hypernetwork``, ``params/base_network``
+    (generated parameters count per sample) and ``params/total``, and prints them with ``verbose=1``. Works with
+    every sb3_hypernet policy.
     """
 
     def _on_training_start(self) -> None:
@@ -68,5 +73,6 @@ class LatentDiagnostics(BaseCallback):
         policy = self.model.policy
         obs, _ = policy.obs_to_tensor(self.model._last_obs)
         starts = th.as_tensor(self.model._last_episode_starts, dtype=th.float32, device=policy.device)
-        norm = policy.latent_gradient_norm(obs, self.model._last_lstm_states.pi, starts)
-        self.logger.record("diagnostics/latent_grad_norm", norm)
+        norms = policy.latent_gradient_norms(obs, self.model._last_lstm_states.pi, starts)
+        for name, value in norms.items():
+            self.logger.record(f"diagnostics/{name}_latent_grad_norm", value)

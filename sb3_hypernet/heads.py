@@ -1,20 +1,51 @@
-"""Actor-critic heads on top of the trajectory encoder: RNN (RL2), RNN+S and RNN+HN (NeurIPS 2023, 3.2 and 5).
+"""Actor-critic heads: what each method puts on top of its conditioning input (NeurIPS 2023, 3.2 and 5).
 
-Each head plays the part of SB3's ``mlp_extractor``: it receives the encoder output ``[latent, current obs]`` and
-returns the actor and critic latents (``latent_dim_pi``/``latent_dim_vf`` wide). The hypernetwork head generates
-the output layers too, so its latents are the action logits / Gaussian mean and the value themselves.
+A head plays the part of SB3's ``mlp_extractor``. It is built from a :class:`HeadSpec` (sizes, action kind,
+activation, ``net_arch``) and maps ``(condition, state)`` to the actor and critic outputs, where ``condition`` is
+whatever the policy conditions on: the GRU latent for RNN, RNN+S and RNN+HN; an inferred task embedding for the
+task-inference methods. Heads never assume where the condition comes from; the policy passes it. Heads that
+generate their output layers (hypernetworks) return the action logits / Gaussian mean and the value themselves.
 """
 
 from __future__ import annotations
 
 import abc
 import itertools
+from dataclasses import dataclass, field
+from functools import partial
+from typing import ClassVar, Literal
 
 import torch as th
 from torch import nn
 
-from sb3_hypernet.hypernet import HyperMLP
+from sb3_hypernet.hypernet import FiLMLinear, GeneratedLinear, HyperMLP
 from sb3_hypernet.initializers import init_base_linear
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a head is built for.
+
+    :param condition_dim: size of the conditioning input (the GRU latent, or an inferred task embedding)
+    :param state_dim: size of the current observation (flattened)
+    :param action_dim: number of actions (``Discrete``) or action dimensions (``Box``)
+    :param action_kind: ``"categorical"`` or ``"gaussian"``: the actor's distribution and output-layer init
+    :param net_arch: hidden layers of actor and critic, ``dict(pi=[...], vf=[...])``
+    :param activation_fn: activation of the hidden layers
+    """
+
+    condition_dim: int
+    state_dim: int
+    action_dim: int
+    action_kind: Literal["categorical", "gaussian"]
+    net_arch: dict[str, list[int]] = field(default_factory=lambda: {"pi": [256, 128], "vf": [256, 128]})
+    activation_fn: type[nn.Module] = nn.Tanh
+
+    def __post_init__(self) -> None:
+        if self.action_kind not in ("categorical", "gaussian"):
+            raise ValueError(f"action_kind must be 'categorical' or 'gaussian', got {self.action_kind!r}")
+        if set(self.net_arch) != {"pi", "vf"}:
+            raise ValueError(f"net_arch must be dict(pi=[...], vf=[...]), got {self.net_arch!r}")
 
 
 class RunningNormalizer(nn.Module):
@@ -76,46 +107,31 @@ def _mlp(sizes: list[int], activation_fn: type[nn.Module]) -> nn.Sequential:
 
 
 class MetaPolicyHead(nn.Module, abc.ABC):
-    """Common part of the heads: splits the encoder output and embeds the latent (``tanh(Linear(latent, d))``).
+    """Common part of the heads: embeds the conditioning input as ``tanh(Linear(condition, d))``.
 
-    A head maps ``(latent embedding e, state embedding s or None)`` to the actor and critic outputs
-    (:meth:`actor_output`, :meth:`critic_output`); ``e`` is the latent representation whose influence on the policy
-    the latent-gradient diagnostic measures (NeurIPS 2023, section 5).
+    A head maps ``(condition embedding e, state embedding s or None)`` to the actor and critic outputs
+    (:meth:`actor_output`, :meth:`critic_output`); ``e`` is the representation whose influence on the policy the
+    latent-gradient diagnostics measure (NeurIPS 2023, section 5).
 
-    :param latent_size: size of the latent (``2 * latent_dim``)
-    :param obs_dim: size of the current observation that follows the latent
-    :param action_dim: size of the actor output (number of actions, or action dimensions)
-    :param actor_output_role: ``"categorical"`` or ``"gaussian"``: base init of the actor output layer
-    :param net_arch: hidden layers of actor and critic, ``dict(pi=[...], vf=[...])``
-    :param activation_fn: activation of the hidden layers
-    :param latent_embedding_dim: size of the latent embedding
+    :param spec: what the head is built for
+    :param latent_embedding_dim: size of the condition embedding
     """
 
     #: True when the head produces the distribution parameters and the value itself (no action_net/value_net).
-    generates_outputs = False
+    generates_outputs: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        latent_size: int,
-        obs_dim: int,
-        action_dim: int,
-        actor_output_role: str,
-        net_arch: dict[str, list[int]],
-        activation_fn: type[nn.Module],
-        latent_embedding_dim: int = 25,
-    ):
+    def __init__(self, spec: HeadSpec, latent_embedding_dim: int = 25):
         super().__init__()
-        self.latent_size = latent_size
-        self.obs_dim = obs_dim
-        self.latent_embedding = nn.Sequential(nn.Linear(latent_size, latent_embedding_dim), nn.Tanh())
+        self.spec = spec
+        self.latent_embedding = nn.Sequential(nn.Linear(spec.condition_dim, latent_embedding_dim), nn.Tanh())
 
-    def split(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """``[latent, obs]`` -> (latent, obs)."""
-        return features[..., : self.latent_size], features[..., self.latent_size :]
+    @property
+    def latent_embedding_dim(self) -> int:
+        return self.latent_embedding[0].out_features
 
-    def embed(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        """(latent embedding, state embedding or None when the head does not read the state)."""
-        return self.latent_embedding(self.split(features)[0]), None
+    def embed(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        """(condition embedding, state embedding or None when the head does not read the state)."""
+        return self.latent_embedding(condition), None
 
     @abc.abstractmethod
     def actor_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
@@ -125,34 +141,41 @@ class MetaPolicyHead(nn.Module, abc.ABC):
     def critic_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
         """Critic latent (or the value when ``generates_outputs``) from the embeddings."""
 
-    def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        latent, state = self.embed(features)
-        return self.actor_output(latent, state), self.critic_output(latent, state)
+    def forward(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        latent, embedded_state = self.embed(condition, state)
+        return self.actor_output(latent, embedded_state), self.critic_output(latent, embedded_state)
 
-    def forward_actor(self, features: th.Tensor) -> th.Tensor:
-        return self.actor_output(*self.embed(features))
+    def forward_actor(self, condition: th.Tensor, state: th.Tensor) -> th.Tensor:
+        return self.actor_output(*self.embed(condition, state))
 
-    def forward_critic(self, features: th.Tensor) -> th.Tensor:
-        return self.critic_output(*self.embed(features))
+    def forward_critic(self, condition: th.Tensor, state: th.Tensor) -> th.Tensor:
+        return self.critic_output(*self.embed(condition, state))
 
-    def observe(self, features: th.Tensor) -> None:
-        """Record rollout observations for state normalisation (heads without a state path ignore them)."""
+    def observe(self, state: th.Tensor) -> None:
+        """Record rollout states for state normalisation (heads without a state path ignore them)."""
 
     def commit_statistics(self) -> None:
-        """Make the recorded observations part of the normalisation statistics."""
+        """Make the recorded states part of the normalisation statistics."""
 
 
-class RNNHead(MetaPolicyHead):
-    """RL2 (NeurIPS 3.2, "RNN"): actor and critic MLPs on the latent embedding only; the state reaches the
+class _PlainHead(MetaPolicyHead):
+    """Plain actor and critic MLPs (``net_arch``) on an input of ``input_dim`` units; SB3 adds the output layers."""
+
+    def _build_mlps(self, input_dim: int) -> None:
+        arch, activation_fn = self.spec.net_arch, self.spec.activation_fn
+        self.policy_net = _mlp([input_dim, *arch["pi"]], activation_fn)
+        self.value_net = _mlp([input_dim, *arch["vf"]], activation_fn)
+        self.latent_dim_pi = arch["pi"][-1] if arch["pi"] else input_dim
+        self.latent_dim_vf = arch["vf"][-1] if arch["vf"] else input_dim
+
+
+class RNNHead(_PlainHead):
+    """RL2 (NeurIPS 3.2, "RNN"): actor and critic MLPs on the condition embedding only; the state reaches the
     policy only through the GRU."""
 
-    def __init__(self, latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs):
-        super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)
-        width = self.latent_embedding[0].out_features
-        self.policy_net = _mlp([width, *net_arch["pi"]], activation_fn)
-        self.value_net = _mlp([width, *net_arch["vf"]], activation_fn)
-        self.latent_dim_pi = net_arch["pi"][-1] if net_arch["pi"] else width
-        self.latent_dim_vf = net_arch["vf"][-1] if net_arch["vf"] else width
+    def __init__(self, spec: HeadSpec, latent_embedding_dim: int = 25):
+        super().__init__(spec, latent_embedding_dim)
+        self._build_mlps(self.latent_embedding_dim)
 
     def actor_output(self, latent: th.Tensor, state: th.Tensor | None) -> th.Tensor:
         return self.policy_net(latent)
@@ -162,7 +185,7 @@ class RNNHead(MetaPolicyHead):
 
 
 class StateHead(MetaPolicyHead):
-    """A head that reads the current state again: normalised state -> ``tanh(Linear(obs, state_embedding_dim))``.
+    """A head that reads the current state again: normalised state -> ``tanh(Linear(state, state_embedding_dim))``.
 
     :param state_embedding_dim: size of the state embedding (256 in the paper's main results)
     :param normalize_state: normalise the state with running mean/std before embedding it
@@ -170,47 +193,45 @@ class StateHead(MetaPolicyHead):
 
     def __init__(
         self,
-        latent_size,
-        obs_dim,
-        action_dim,
-        actor_output_role,
-        net_arch,
-        activation_fn,
+        spec: HeadSpec,
         latent_embedding_dim: int = 25,
         state_embedding_dim: int = 256,
         normalize_state: bool = True,
     ):
-        super().__init__(
-            latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, latent_embedding_dim
-        )
-        self.state_normalizer = RunningNormalizer(obs_dim) if normalize_state else None
-        self.state_embedding = nn.Sequential(nn.Linear(obs_dim, state_embedding_dim), nn.Tanh())
+        super().__init__(spec, latent_embedding_dim)
+        self.state_normalizer = RunningNormalizer(spec.state_dim) if normalize_state else None
+        self.state_embedding = nn.Sequential(nn.Linear(spec.state_dim, state_embedding_dim), nn.Tanh())
 
-    def embed(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        latent, obs = self.split(features)
-        if self.state_normalizer is not None:
-            obs = self.state_normalizer(obs)
-        return self.latent_embedding(latent), self.state_embedding(obs)
+    @property
+    def state_embedding_dim(self) -> int:
+        return self.state_embedding[0].out_features
 
-    def observe(self, features: th.Tensor) -> None:
+    def embed(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         if self.state_normalizer is not None:
-            self.state_normalizer.observe(self.split(features)[1])
+            state = self.state_normalizer(state)
+        return self.latent_embedding(condition), self.state_embedding(state)
+
+    def observe(self, state: th.Tensor) -> None:
+        if self.state_normalizer is not None:
+            self.state_normalizer.observe(state)
 
     def commit_statistics(self) -> None:
         if self.state_normalizer is not None:
             self.state_normalizer.commit()
 
 
-class RNNSHead(StateHead):
-    """RNN+S (NeurIPS section 5): actor and critic MLPs on ``[state embedding, latent embedding]``."""
+class RNNSHead(StateHead, _PlainHead):
+    """RNN+S (NeurIPS section 5): actor and critic MLPs on ``[state embedding, condition embedding]``."""
 
-    def __init__(self, latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs):
-        super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)
-        width = self.latent_embedding[0].out_features + self.state_embedding[0].out_features
-        self.policy_net = _mlp([width, *net_arch["pi"]], activation_fn)
-        self.value_net = _mlp([width, *net_arch["vf"]], activation_fn)
-        self.latent_dim_pi = net_arch["pi"][-1] if net_arch["pi"] else width
-        self.latent_dim_vf = net_arch["vf"][-1] if net_arch["vf"] else width
+    def __init__(
+        self,
+        spec: HeadSpec,
+        latent_embedding_dim: int = 25,
+        state_embedding_dim: int = 256,
+        normalize_state: bool = True,
+    ):
+        super().__init__(spec, latent_embedding_dim, state_embedding_dim, normalize_state)
+        self._build_mlps(self.latent_embedding_dim + self.state_embedding_dim)
 
     def actor_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
         return self.policy_net(th.cat([state, latent], dim=-1))
@@ -219,41 +240,31 @@ class RNNSHead(StateHead):
         return self.value_net(th.cat([state, latent], dim=-1))
 
 
-class HyperNetworkHead(StateHead):
-    """RNN+HN (NeurIPS 3.2; CoRL 4.1): actor and critic base MLPs on the state embedding whose every weight
-    and bias a hypernetwork generates from the latent embedding (separate hypernetworks for actor and critic).
-    The actor outputs logits or the Gaussian mean; the critic outputs the value.
-
-    :param hyper_init: initialisation of the hypernetwork heads (:data:`~sb3_hypernet.hypernet.HYPER_INITS`)
-    :param hypernet_layers: hidden layers of the hypernetwork (none: one linear head per generated tensor)
-    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` computation of the generated layers
+class ConditionedHead(StateHead):
+    """Actor and critic base MLPs on the state embedding, conditioned on the condition embedding through a
+    hypernetwork (separate hypernetworks for actor and critic). Subclasses choose the kind of conditioned layer
+    (``layer_class``) and the constructor options it takes. The actor outputs logits or the Gaussian mean; the
+    critic outputs the value.
     """
 
     generates_outputs = True
-    layer = "generated"
+    #: The conditioned base layer: every weight generated, or FiLM.
+    layer_class: ClassVar[type[GeneratedLinear] | type[FiLMLinear]]
 
-    def __init__(
-        self,
-        latent_size,
-        obs_dim,
-        action_dim,
-        actor_output_role,
-        net_arch,
-        activation_fn,
-        hyper_init: str = "bias",
-        hypernet_layers: list[int] | tuple[int, ...] = (),
-        hypernet_mode: str = "factorised",
-        **kwargs,
-    ):
-        super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)
-        cond = self.latent_embedding[0].out_features
-        width = self.state_embedding[0].out_features
-        options = dict(hyper_init=hyper_init, hypernet_layers=list(hypernet_layers), layer=self.layer)
-        if self.layer == "generated":
-            options["mode"] = hypernet_mode
-        self.actor = HyperMLP([width, *net_arch["pi"], action_dim], cond, actor_output_role, activation_fn, **options)
-        self.critic = HyperMLP([width, *net_arch["vf"], 1], cond, "critic", activation_fn, **options)
-        self.latent_dim_pi = action_dim
+    def _build_base_networks(self, hypernet_layers: list[int] | tuple[int, ...], **layer_options) -> None:
+        spec = self.spec
+        conditioned = partial(
+            HyperMLP,
+            cond_features=self.latent_embedding_dim,
+            activation_fn=spec.activation_fn,
+            hypernet_layers=list(hypernet_layers),
+            layer_class=self.layer_class,
+            **layer_options,
+        )
+        width = self.state_embedding_dim
+        self.actor = conditioned([width, *spec.net_arch["pi"], spec.action_dim], output_role=spec.action_kind)
+        self.critic = conditioned([width, *spec.net_arch["vf"], 1], output_role="critic")
+        self.latent_dim_pi = spec.action_dim
         self.latent_dim_vf = 1
 
     def actor_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
@@ -263,17 +274,49 @@ class HyperNetworkHead(StateHead):
         return self.critic(state, latent)
 
 
-class FiLMHead(HyperNetworkHead):
+class HyperNetworkHead(ConditionedHead):
+    """RNN+HN (NeurIPS 3.2; CoRL 4.1): every weight and bias of the actor and critic base MLPs is generated from the
+    condition embedding.
+
+    :param hyper_init: initialisation of the hypernetwork heads (:data:`~sb3_hypernet.hypernet.HYPER_INITS`)
+    :param hypernet_layers: hidden layers of the hypernetwork (none: one linear head per generated tensor)
+    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` computation of the generated layers
+    """
+
+    layer_class = GeneratedLinear
+
+    def __init__(
+        self,
+        spec: HeadSpec,
+        latent_embedding_dim: int = 25,
+        state_embedding_dim: int = 256,
+        normalize_state: bool = True,
+        hyper_init: str = "bias",
+        hypernet_layers: list[int] | tuple[int, ...] = (),
+        hypernet_mode: str = "factorised",
+    ):
+        super().__init__(spec, latent_embedding_dim, state_embedding_dim, normalize_state)
+        self._build_base_networks(hypernet_layers, hyper_init=hyper_init, mode=hypernet_mode)
+
+
+class FiLMHead(ConditionedHead):
     """FiLM (CoRL 4.3): base MLPs with plain weights whose units are scaled and shifted per sample by a
-    hypernetwork on the latent embedding; Bias-HyperInit starts every latent at scale 1, shift 0.
+    hypernetwork on the condition embedding; Bias-HyperInit starts every condition at scale 1, shift 0.
 
     :param hyper_init: ``"bias"``, ``"kaiming"``, ``"normc"`` or ``"orthogonal"``
     :param hypernet_layers: hidden layers of the hypernetwork
     """
 
-    layer = "film"
+    layer_class = FiLMLinear
 
-    def __init__(self, latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs):
-        if "hypernet_mode" in kwargs:
-            raise TypeError("FiLM layers have no hypernet_mode (that option is for generated layers)")
-        super().__init__(latent_size, obs_dim, action_dim, actor_output_role, net_arch, activation_fn, **kwargs)
+    def __init__(
+        self,
+        spec: HeadSpec,
+        latent_embedding_dim: int = 25,
+        state_embedding_dim: int = 256,
+        normalize_state: bool = True,
+        hyper_init: str = "bias",
+        hypernet_layers: list[int] | tuple[int, ...] = (),
+    ):
+        super().__init__(spec, latent_embedding_dim, state_embedding_dim, normalize_state)
+        self._build_base_networks(hypernet_layers, hyper_init=hyper_init)

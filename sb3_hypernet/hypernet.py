@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from typing import Any
 
 import torch as th
 import torch.nn.functional as F
@@ -165,7 +166,7 @@ class FiLMLinear(nn.Module):
     SCHEMES = ("bias", "kaiming", "normc", "orthogonal")
 
     def __init__(
-        self, in_features: int, out_features: int, cond_features: int, role: str = "hidden", hyper_init="bias"
+        self, in_features: int, out_features: int, cond_features: int, role: str = "hidden", hyper_init: str = "bias"
     ):
         super().__init__()
         check_hyper_init(hyper_init, self.SCHEMES)
@@ -202,10 +203,10 @@ class HyperMLP(nn.Module):
     :param cond_features: size of ``z``
     :param output_role: base init of the output layer (``gaussian``, ``categorical`` or ``critic``)
     :param activation_fn: activation of the base network's and the hypernetwork's hidden layers
-    :param hyper_init: initialisation of the heads
     :param hypernet_layers: hidden layer sizes of the hypernetwork
-    :param layer: ``"generated"`` (all weights and biases generated) or ``"film"`` (per-unit scale and shift)
-    :param mode: computation of generated layers, ``"factorised"`` or ``"materialised"``
+    :param layer_class: the conditioned layer, :class:`GeneratedLinear` (every weight and bias generated) or
+        :class:`FiLMLinear` (per-unit scale and shift)
+    :param layer_options: keyword arguments of ``layer_class`` (``hyper_init``; ``mode`` for generated layers)
     """
 
     def __init__(
@@ -214,10 +215,9 @@ class HyperMLP(nn.Module):
         cond_features: int,
         output_role: str,
         activation_fn: type[nn.Module] = nn.Tanh,
-        hyper_init: str = "bias",
         hypernet_layers: list[int] | tuple[int, ...] = (),
-        layer: str = "generated",
-        mode: str = "factorised",
+        layer_class: type[GeneratedLinear] | type[FiLMLinear] = GeneratedLinear,
+        **layer_options: Any,
     ):
         super().__init__()
         trunk: list[nn.Module] = []
@@ -226,14 +226,10 @@ class HyperMLP(nn.Module):
         self.hypernet_trunk = nn.Sequential(*trunk)
         head_input = hypernet_layers[-1] if hypernet_layers else cond_features
         roles = ["hidden"] * (len(sizes) - 2) + [output_role]
-        shapes = list(zip(pairwise(sizes), roles, strict=True))
-        if layer == "generated":
-            layers = [GeneratedLinear(i, o, head_input, role, hyper_init, mode) for (i, o), role in shapes]
-        elif layer == "film":
-            layers = [FiLMLinear(i, o, head_input, role, hyper_init) for (i, o), role in shapes]
-        else:
-            raise ValueError(f"layer must be 'generated' or 'film', got {layer!r}")
-        self.layers = nn.ModuleList(layers)
+        self.layers = nn.ModuleList(
+            layer_class(n_in, n_out, head_input, role=role, **layer_options)
+            for (n_in, n_out), role in zip(pairwise(sizes), roles, strict=True)
+        )
         self.activation = activation_fn()
 
     def forward(self, x: th.Tensor, z: th.Tensor) -> th.Tensor:

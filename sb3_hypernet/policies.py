@@ -24,7 +24,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from sb3_hypernet.heads import FiLMHead, HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
+from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
 from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.initializers import init_base_linear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
@@ -72,27 +72,41 @@ def _check_sizes(
     return arch
 
 
-def _keyword_parameters(klass: type) -> set[str]:
-    """Named constructor parameters of ``klass``, following ``**kwargs`` up the class hierarchy."""
-    names: set[str] = set()
-    for base in klass.__mro__:
-        if "__init__" not in base.__dict__:
-            continue
-        parameters = inspect.signature(base.__init__).parameters.values()
-        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names
+def _named_parameters(klass: type) -> set[str]:
+    """Keyword parameters named in ``klass``'s constructor (not ``**kwargs``)."""
+    parameters = inspect.signature(klass).parameters.values()
+    return {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+#: sb3-contrib's RecurrentActorCriticPolicy keywords that these policies do not take, and what to do instead.
+_RECURRENT_PPO_KEYWORDS = {
+    "lstm_hidden_size": "the recurrent core is a GRU: use 'gru_hidden_size'",
+    "n_lstm_layers": "the recurrent core is a GRU: use 'n_gru_layers'",
+    "lstm_kwargs": "the recurrent core is a GRU built from the size keywords (gru_hidden_size, n_gru_layers)",
+    "shared_lstm": "the GRU is always shared by actor and critic and trained by both losses",
+    "enable_critic_lstm": "the GRU is always shared by actor and critic and trained by both losses",
+    "ortho_init": "initialisation follows the reference implementation (SPEC 2); see hyper_init for hypernetworks",
+    "features_extractor_class": "the meta-episode observation has its own fixed per-input embeddings",
+    "features_extractor_kwargs": "size the embeddings with obs_embedding_dim, action_embedding_dim, "
+    "reward_embedding_dim",
+    "share_features_extractor": "actor and critic always share the trajectory encoder",
+    "normalize_images": "not supported",
+    "full_std": "not supported (gSDE is not supported)",
+    "use_expln": "not supported (gSDE is not supported)",
+    "squash_output": "not supported (gSDE is not supported)",
+}
 
 
 class MetaEpisodeExtractor(BaseFeaturesExtractor):
     """Flattens the meta-episode observation to ``[obs, prev_action, prev_reward, episode_done]``.
 
-    Any other key (``task``) is left out: policies must not act on the task descriptor.
+    Any other key (``task``) is left out: policies must not act on the task descriptor. The current observation
+    comes first: ``features[:, :obs_dim]``.
     """
 
     def __init__(self, observation_space: spaces.Dict):
         super().__init__(observation_space, sum(get_flattened_obs_dim(observation_space[k]) for k in META_OBS_KEYS))
+        self.obs_dim = get_flattened_obs_dim(observation_space["obs"])
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
         return th.cat([observations[key].flatten(1) for key in META_OBS_KEYS], dim=1)
@@ -186,13 +200,16 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             **head_kwargs,
         )
         # Read by _build_mlp_extractor, which the parent constructor calls.
-        self._head_arch = arch
-        self._head_kwargs = dict(latent_embedding_dim=latent_embedding_dim, **head_kwargs)
-        self._latent_size = 2 * latent_dim
-        self._obs_dim = get_flattened_obs_dim(observation_space["obs"])
         is_discrete = isinstance(action_space, spaces.Discrete)
-        self._action_dim = int(action_space.n) if is_discrete else int(spaces.flatdim(action_space))
-        self._actor_output_role = "categorical" if is_discrete else "gaussian"
+        self._head_spec = HeadSpec(
+            condition_dim=2 * latent_dim,
+            state_dim=get_flattened_obs_dim(observation_space["obs"]),
+            action_dim=int(action_space.n) if is_discrete else int(spaces.flatdim(action_space)),
+            action_kind="categorical" if is_discrete else "gaussian",
+            net_arch=arch,
+            activation_fn=activation_fn,
+        )
+        self._head_kwargs = dict(latent_embedding_dim=latent_embedding_dim, **head_kwargs)
 
         super().__init__(
             observation_space,
@@ -212,7 +229,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         )
         # The parent built an nn.LSTM; the GRU encoder takes its place (same state layout for the buffer).
         self.lstm_actor = HistoryEncoder(
-            obs_dim=self._obs_dim,
+            obs_dim=self._head_spec.state_dim,
             action_dim=get_flattened_obs_dim(observation_space["prev_action"]),
             obs_embedding_dim=obs_embedding_dim,
             action_embedding_dim=action_embedding_dim,
@@ -225,31 +242,27 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     @classmethod
     def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
-        accepted = _keyword_parameters(cls.head_class) - _keyword_parameters(MetaPolicyHead)
-        unknown = sorted(set(head_kwargs) - accepted)
-        if unknown:
-            known = sorted(
-                (_keyword_parameters(MetaRecurrentPolicy) | accepted) - {"observation_space", "action_space"}
-            )
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, known, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise TypeError(
-                f"{cls.__name__} got unknown policy keyword argument(s) {', '.join(hints)}. "
-                f"It accepts: {', '.join(known)}."
-            )
+        """``TypeError`` for keywords neither the policy nor its head takes, with the closest accepted name."""
+        accepted_by_head = _named_parameters(cls.head_class) - {"spec"}
+        unknown = sorted(set(head_kwargs) - accepted_by_head)
+        if not unknown:
+            return
+        positional = {"observation_space", "action_space", "lr_schedule"}
+        accepted = sorted((_named_parameters(cls) | accepted_by_head) - positional)
+        hints = []
+        for key in unknown:
+            if key in _RECURRENT_PPO_KEYWORDS:
+                hints.append(f"{key!r} ({_RECURRENT_PPO_KEYWORDS[key]})")
+                continue
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise TypeError(
+            f"{cls.__name__} got unknown policy keyword argument(s) {', '.join(hints)}. "
+            f"It accepts: {', '.join(accepted)}."
+        )
 
     def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = self.head_class(
-            self._latent_size,
-            self._obs_dim,
-            self._action_dim,
-            self._actor_output_role,
-            self._head_arch,
-            self.activation_fn,
-            **self._head_kwargs,
-        )
+        self.mlp_extractor = self.head_class(self._head_spec, **self._head_kwargs)
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
@@ -258,18 +271,25 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             self.action_net = nn.Identity()
             self.value_net = nn.Identity()
         else:
-            init_base_linear(self.action_net, self._actor_output_role)
+            init_base_linear(self.action_net, self._head_spec.action_kind)
             init_base_linear(self.value_net, "critic")
 
     _process_sequence = staticmethod(process_sequence)
+
+    def _head_inputs(self, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """What the head reads: (conditioning input, current observation). Here the condition is the GRU latent;
+        policies that condition on something else (an inferred task embedding) override this."""
+        return latent, features[:, : self.features_extractor.obs_dim]
 
     # sb3-contrib's four entry points are overridden (each a few lines) because with a shared LSTM it detaches
     # the critic from it; here both losses train the shared encoder, as in the reference implementation.
     def _encode(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
-    ) -> tuple[th.Tensor, tuple[th.Tensor, th.Tensor]]:
+    ) -> tuple[tuple[th.Tensor, th.Tensor], tuple[th.Tensor, th.Tensor]]:
+        """((condition, state) for the head, new recurrent state)."""
         features = self.extract_features(obs, self.features_extractor)
-        return self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        latent, new_state = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        return self._head_inputs(features, latent), new_state
 
     def forward(
         self,
@@ -284,35 +304,35 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
                 f"{type(self).__name__} is a recurrent policy: train it with sb3_contrib.RecurrentPPO "
                 "(rl_zoo3 --algo ppo_lstm), which passes the recurrent state; plain PPO does not."
             )
-        encoded, state = self._encode(obs, lstm_states.pi, episode_starts)
-        self.mlp_extractor.observe(encoded)
-        latent_pi, latent_vf = self.mlp_extractor(encoded)
+        (condition, state), new_state = self._encode(obs, lstm_states.pi, episode_starts)
+        self.mlp_extractor.observe(state)
+        latent_pi, latent_vf = self.mlp_extractor(condition, state)
         distribution = self._get_action_dist_from_latent(latent_pi)
         actions = distribution.get_actions(deterministic=deterministic)
         log_prob = distribution.log_prob(actions)
         actions = actions.reshape((-1, *self.action_space.shape))
-        return actions, self.value_net(latent_vf), log_prob, RNNStates(state, state)
+        return actions, self.value_net(latent_vf), log_prob, RNNStates(new_state, new_state)
 
     def get_distribution(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
     ) -> tuple[Distribution, tuple[th.Tensor, ...]]:
         """Action distribution and new recurrent state."""
-        encoded, state = self._encode(obs, lstm_states, episode_starts)
-        return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(encoded)), state
+        head_inputs, new_state = self._encode(obs, lstm_states, episode_starts)
+        return self._get_action_dist_from_latent(self.mlp_extractor.forward_actor(*head_inputs)), new_state
 
     def predict_values(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
     ) -> th.Tensor:
         """State values."""
-        encoded, _ = self._encode(obs, lstm_states, episode_starts)
-        return self.value_net(self.mlp_extractor.forward_critic(encoded))
+        head_inputs, _ = self._encode(obs, lstm_states, episode_starts)
+        return self.value_net(self.mlp_extractor.forward_critic(*head_inputs))
 
     def evaluate_actions(
         self, obs: PyTorchObs, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Values, log-probabilities of ``actions`` and entropies over a batch of sequences."""
-        encoded, _ = self._encode(obs, lstm_states.pi, episode_starts)
-        latent_pi, latent_vf = self.mlp_extractor(encoded)
+        head_inputs, _ = self._encode(obs, lstm_states.pi, episode_starts)
+        latent_pi, latent_vf = self.mlp_extractor(*head_inputs)
         distribution = self._get_action_dist_from_latent(latent_pi)
         return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
 
@@ -323,25 +343,31 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             self.mlp_extractor.commit_statistics()
         super().set_training_mode(mode)
 
-    def latent_gradient_norm(
+    def latent_gradient_norms(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
-    ) -> float:
-        """Sensitivity of the policy output to the latent (NeurIPS 2023, section 5 and Figure 11).
+    ) -> dict[str, float]:
+        """Sensitivity of actor and critic to the latent embedding (NeurIPS 2023, section 5 and Figure 11).
 
-        The mean over samples of the Frobenius norm of d(actor output)/d(latent embedding), where the actor output
-        is the logits or the Gaussian mean and the latent embedding is what the policy reads of the trajectory.
+        The latent embedding is what the policy reads of the trajectory (the hypernetwork's input). Returns
+        ``{"actor": ..., "value": ...}``: ``actor`` is the mean over samples of the Frobenius norm of
+        d(actor output)/d(latent embedding), the actor output being the logits or the Gaussian mean; ``value`` is
+        the mean over samples of the L2 norm of d(value)/d(latent embedding), the quantity of Figure 11.
         """
         with th.no_grad():
-            encoded, _ = self._encode(obs, lstm_states, episode_starts)
-            latent, state = self.mlp_extractor.embed(encoded)
+            (condition, state), _ = self._encode(obs, lstm_states, episode_starts)
+            latent, embedded_state = self.mlp_extractor.embed(condition, state)
         latent = latent.detach().requires_grad_(True)
         with th.enable_grad():
-            output = self.action_net(self.mlp_extractor.actor_output(latent, state))
-            squared = th.zeros(latent.shape[0], device=latent.device)
-            for j in range(output.shape[1]):
-                (grad,) = th.autograd.grad(output[:, j].sum(), latent, retain_graph=True)
-                squared += grad.pow(2).sum(dim=1)
-        return float(squared.sqrt().mean())
+            actor = self.action_net(self.mlp_extractor.actor_output(latent, embedded_state))
+            value = self.value_net(self.mlp_extractor.critic_output(latent, embedded_state))
+            # Samples are independent, so one vector-Jacobian product per output unit gives every sample's row.
+            units = th.eye(actor.shape[1], device=actor.device).unsqueeze(1).expand(-1, *actor.shape)
+            (actor_jacobian,) = th.autograd.grad(actor, latent, units, is_grads_batched=True)
+            (value_gradient,) = th.autograd.grad(value.sum(), latent)
+        return {
+            "actor": float(actor_jacobian.pow(2).sum(dim=(0, 2)).sqrt().mean()),
+            "value": float(value_gradient.norm(dim=1).mean()),
+        }
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the trajectory encoder, the hypernetwork and the base (actor and critic) networks.

@@ -12,14 +12,14 @@ from torch import nn
 
 
 class HistoryEncoder(nn.Module):
-    """GRU over the meta-episode history; outputs ``[latent, current obs]`` for the policy heads.
+    """GRU over the meta-episode history; outputs the latent the policy conditions on.
 
     Input per step: the flattened meta-episode observation ``[obs, prev_action, prev_reward, episode_done]``.
     Each of obs, previous action and previous reward gets its own one-layer ReLU embedding (an embedding size of
     0 drops that input, as the reference does with actions on the Grid-Worlds); the ``episode_done`` flag joins the
     GRU input as is, so inner-episode boundaries are explicit. A single-layer GRU (orthogonal weights, zero
-    biases) is followed by a linear map to ``2 * latent_dim``: the latent. The current observation is passed
-    through unchanged after the latent, because RNN+S and RNN+HN read the state again (NeurIPS section 5).
+    biases) is followed by a linear map to ``2 * latent_dim``: the latent. (RNN+S and RNN+HN read the current state
+    again; the policy takes it from its input, not from the encoder.)
 
     :param obs_dim: flattened size of the inner observation
     :param action_dim: size of the previous-action input (one-hot size for discrete actions)
@@ -52,7 +52,7 @@ class HistoryEncoder(nn.Module):
         self.input_size = sum(self.split_sizes)
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.output_dim = 2 * latent_dim + obs_dim
+        self.output_dim = 2 * latent_dim
         self.obs_embedding = nn.Sequential(nn.Linear(obs_dim, obs_embedding_dim), nn.ReLU())
         self.action_embedding = (
             nn.Sequential(nn.Linear(action_dim, action_embedding_dim), nn.ReLU()) if action_embedding_dim else None
@@ -81,7 +81,7 @@ class HistoryEncoder(nn.Module):
             inputs.append(self.reward_embedding(reward))
         inputs.append(done)
         output, hidden = self.gru(th.cat(inputs, dim=-1), state[0].contiguous())
-        return th.cat([self.to_latent(output), obs], dim=-1), (hidden, state[1])
+        return self.to_latent(output), (hidden, state[1])
 
 
 def process_sequence(

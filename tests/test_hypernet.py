@@ -128,8 +128,7 @@ def test_film_bias_hyper_init_starts_at_scale_one_shift_zero():
 
     model = make_model(RNNFiLMPolicy)
     head = model.policy.mlp_extractor
-    features = th.cat([th.randn(40, head.latent_size) * 5, th.randn(1, 2).expand(40, 2)], dim=1)
-    logits, values = head(features)
+    logits, values = head(th.randn(40, head.spec.condition_dim) * 5, th.randn(1, 2).expand(40, 2))
     assert th.allclose(logits, logits[0].expand_as(logits), atol=1e-6)
     assert th.allclose(values, values[0].expand_as(values), atol=1e-6)
     model.learn(60)
@@ -188,22 +187,31 @@ def test_parameter_counts_add_up():
     assert sum(m.n_generated for m in generated) == (12 + 1) * 16 * 2 + (16 + 1) * 8 * 2 + (8 + 1) * (5 + 1)
 
 
-def test_latent_gradient_norm_matches_the_jacobian():
-    model = make_model(RNNSPolicy)
+@pytest.mark.parametrize("policy_class", [RNNPolicy, RNNSPolicy, RNNHNPolicy])
+def test_latent_gradient_norms_match_the_jacobians(policy_class):
+    model = make_model(policy_class, hyper_init="kaiming") if policy_class is RNNHNPolicy else make_model(policy_class)
     policy = model.policy
     obs, states, starts = _step_inputs(model, model.get_env().reset())
-    measured = policy.latent_gradient_norm(obs, states, starts)
+    measured = policy.latent_gradient_norms(obs, states, starts)
     with th.no_grad():
-        encoded, _ = policy._encode(obs, states, starts)
-        latent, state = policy.mlp_extractor.embed(encoded)
-    norms = []
+        (condition, state), _ = policy._encode(obs, states, starts)
+        latent, embedded_state = policy.mlp_extractor.embed(condition, state)
+    actor_norms, value_norms = [], []
     for i in range(latent.shape[0]):
-        jacobian = th.autograd.functional.jacobian(
-            lambda e, i=i: policy.action_net(policy.mlp_extractor.actor_output(e.unsqueeze(0), state[i : i + 1]))[0],
-            latent[i],
+        s = None if embedded_state is None else embedded_state[i : i + 1]
+        actor = th.autograd.functional.jacobian(
+            lambda e, s=s: policy.action_net(policy.mlp_extractor.actor_output(e.unsqueeze(0), s))[0], latent[i]
         )
-        norms.append(jacobian.norm())
-    assert measured == pytest.approx(th.stack(norms).mean().item(), rel=1e-5)
+        value = th.autograd.functional.jacobian(
+            lambda e, s=s: policy.value_net(policy.mlp_extractor.critic_output(e.unsqueeze(0), s))[0, 0], latent[i]
+        )
+        assert actor.shape == (5, latent.shape[1]) and value.shape == (latent.shape[1],)
+        actor_norms.append(actor.norm())
+        value_norms.append(value.norm())
+    assert measured["actor"] == pytest.approx(th.stack(actor_norms).mean().item(), rel=1e-5)
+    assert measured["value"] == pytest.approx(th.stack(value_norms).mean().item(), rel=1e-5)
+    assert measured["actor"] > 0 and measured["value"] > 0
+    assert measured["actor"] != pytest.approx(measured["value"])
 
 
 def test_latent_diagnostics_callback_logs_gradient_norms_and_parameter_counts(tmp_path):
@@ -220,10 +228,10 @@ def test_latent_diagnostics_callback_logs_gradient_norms_and_parameter_counts(tm
         with open(folder / "progress.csv") as file:
             row = next(csv.DictReader(file))
         assert int(row["params/total"]) == model.policy.parameter_counts()["total"]
-        norms[name] = float(row["diagnostics/latent_grad_norm"])
+        norms[name] = {part: float(row[f"diagnostics/{part}_latent_grad_norm"]) for part in ("actor", "value")}
     # Measured after the first rollout, before any update: Bias-HyperInit ignores the latent entirely.
-    assert norms["bias"] == 0.0
-    assert norms["kaiming"] > 0.0 and norms["rnn"] > 0.0
+    assert norms["bias"] == {"actor": 0.0, "value": 0.0}
+    assert all(value > 0.0 for name in ("kaiming", "rnn") for value in norms[name].values())
 
 
 @pytest.mark.parametrize("scheme", HYPER_INITS)

@@ -14,7 +14,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaEpisodeWrapper, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy, TaskDistribution
-from sb3_hypernet.heads import RunningNormalizer
+from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, RNNHead, RNNSHead, RunningNormalizer
 from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
 
@@ -144,8 +144,7 @@ def test_bias_hyper_init_generates_the_same_network_for_every_latent():
     model = make_model(RNNHNPolicy)
     head = model.policy.mlp_extractor
     state = th.randn(1, 2).expand(64, 2)
-    features = th.cat([th.randn(64, head.latent_size) * 5, state], dim=1)
-    logits, values = head(features)
+    logits, values = head(th.randn(64, head.spec.condition_dim) * 5, state)
     assert th.allclose(logits, logits[0].expand_as(logits), atol=1e-6)
     assert th.allclose(values, values[0].expand_as(values), atol=1e-6)
 
@@ -364,3 +363,84 @@ def test_plain_ppo_is_a_clear_error():
                 policy_kwargs=small_kwargs(RNNHNPolicy))  # fmt: skip
     with pytest.raises(TypeError, match="RecurrentPPO"):
         model.learn(8)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "hint"),
+    [
+        ("lstm_hidden_size", "use 'gru_hidden_size'"),
+        ("n_lstm_layers", "use 'n_gru_layers'"),
+        ("shared_lstm", "always shared by actor and critic"),
+        ("enable_critic_lstm", "always shared by actor and critic"),
+        ("ortho_init", "reference implementation"),
+        ("features_extractor_class", "fixed per-input embeddings"),
+    ],
+)
+def test_recurrent_ppo_keywords_are_mapped_to_ours_in_the_error(keyword, hint):
+    with pytest.raises(TypeError) as error:
+        make_model(RNNHNPolicy, policy_kwargs={**small_kwargs(RNNHNPolicy), keyword: 1})
+    message = str(error.value)
+    explanation = message.split(f"{keyword!r} (")[1].split(")")[0]
+    assert hint in explanation
+    assert f"did you mean {keyword!r}" not in message
+    assert keyword not in message.split("It accepts: ")[1]
+
+
+@pytest.mark.parametrize("policy_class", POLICIES)
+def test_unknown_keyword_error_lists_exactly_the_accepted_keywords(policy_class):
+    with pytest.raises(TypeError) as error:
+        make_model(policy_class, policy_kwargs={**small_kwargs(policy_class), "no_such_keyword": 1})
+    listed = set(str(error.value).split("It accepts: ")[1].rstrip(".").split(", "))
+    common = {
+        "net_arch", "activation_fn", "gru_hidden_size", "n_gru_layers", "latent_dim", "obs_embedding_dim",
+        "action_embedding_dim", "reward_embedding_dim", "latent_embedding_dim", "log_std_init", "use_sde",
+        "optimizer_class", "optimizer_kwargs",
+    }  # fmt: skip
+    per_head = {
+        RNNPolicy: set(),
+        RNNSPolicy: {"state_embedding_dim", "normalize_state"},
+        RNNHNPolicy: {"state_embedding_dim", "normalize_state", "hyper_init", "hypernet_layers", "hypernet_mode"},
+        RNNFiLMPolicy: {"state_embedding_dim", "normalize_state", "hyper_init", "hypernet_layers"},
+    }
+    assert listed == common | per_head[policy_class]
+
+
+@pytest.mark.parametrize("head_class", [RNNHead, RNNSHead, HyperNetworkHead, FiLMHead])
+@pytest.mark.parametrize("action_kind", ["categorical", "gaussian"])
+def test_heads_are_built_from_a_spec_and_condition_on_what_they_are_given(head_class, action_kind):
+    spec = HeadSpec(
+        condition_dim=7, state_dim=3, action_dim=4, action_kind=action_kind, net_arch={"pi": [8], "vf": [6]}
+    )
+    head = head_class(spec, latent_embedding_dim=5)
+    condition, state = th.randn(11, 7), th.randn(11, 3)
+    actor, critic = head(condition, state)
+    assert actor.shape == (11, head.latent_dim_pi) and critic.shape == (11, head.latent_dim_vf)
+    assert head.latent_embedding[0].in_features == 7
+    assert (head.latent_dim_pi, head.latent_dim_vf) == ((4, 1) if head.generates_outputs else (8, 6))
+    reads_state = head_class is not RNNHead
+    changed_state = head.forward_actor(condition, state + 1.0)
+    assert (not th.allclose(changed_state, actor)) == reads_state
+
+
+def test_head_spec_rejects_an_unknown_action_kind():
+    with pytest.raises(ValueError, match="action_kind"):
+        HeadSpec(condition_dim=2, state_dim=2, action_dim=2, action_kind="beta")
+
+
+def test_a_policy_chooses_what_its_head_conditions_on():
+    class ConstantConditionPolicy(RNNHNPolicy):
+        def _head_inputs(self, features, latent):
+            condition, state = super()._head_inputs(features, latent)
+            return th.zeros_like(condition), state
+
+    logits = {}
+    for policy_class in (RNNHNPolicy, ConstantConditionPolicy):
+        policy = make_model(policy_class, policy_kwargs={**small_kwargs(RNNHNPolicy), "hyper_init": "kaiming"}).policy
+        obs = obs_as_tensor(rollout_batch(make_model(RNNPolicy), 1), "cpu")
+        # Same current observations, two different histories (recurrent states).
+        states = [th.zeros(1, 2, 16), th.randn(1, 2, 16, generator=th.Generator().manual_seed(3))]
+        logits[policy_class] = [
+            policy.get_distribution(obs, (h, h), th.zeros(2))[0].distribution.logits for h in states
+        ]
+    assert not th.allclose(*logits[RNNHNPolicy])  # the GRU latent reaches the hypernetwork
+    assert th.allclose(*logits[ConstantConditionPolicy])  # the override replaced it
