@@ -1,23 +1,28 @@
-"""Reading rl_zoo3 hyperparameter files and building the same RecurrentPPO model from Python.
+"""rl_zoo3 hyperparameter files: check their keys, and build the model rl_zoo3 builds from them.
 
-rl_zoo3 itself is the way to train (``python -m rl_zoo3.train --algo ppo_lstm --conf-file zoo_configs/...``);
-this module lets benchmark scripts and sweeps start from exactly the same YAML entries, and checks every key of
-an entry so that a typo is an error rather than a silently ignored setting.
+rl_zoo3 itself is the way to train (``python -m rl_zoo3.train --algo ppo_lstm --conf-file zoo_configs/...``).
+:func:`build_model` gives benchmark scripts and sweeps exactly the same model from Python by driving rl_zoo3's own
+``ExperimentManager`` (schedules, normalisation, ``policy_kwargs``, wrappers and callbacks are all zoo's code), so
+there is one source of truth for what an entry means. :func:`load_hyperparams` checks every key of an entry, so a
+typo is an error rather than a silently ignored setting.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import difflib
 import inspect
+import io
 import os
 from typing import Any
 
 import yaml
-from rl_zoo3.utils import get_callback_list, get_class_by_name, get_wrapper_class, linear_schedule
-from sb3_contrib import RecurrentPPO
+from rl_zoo3 import ALGOS
+from rl_zoo3.exp_manager import ExperimentManager
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv
 
 #: Keys rl_zoo3 interprets itself; every other key of an entry goes to the algorithm's constructor.
 ZOO_KEYS = frozenset(
@@ -35,83 +40,94 @@ ZOO_KEYS = frozenset(
         "monitor_kwargs",
     }
 )
-#: Zoo keys that build_model does not reproduce (rl_zoo3 itself handles them).
-_UNSUPPORTED = ("frame_stack", "vec_env_wrapper")
-#: Hyperparameters rl_zoo3 accepts as "lin_<start>": a schedule decaying linearly to 0.
-_SCHEDULES = ("learning_rate", "clip_range", "clip_range_vf")
 
 
-def _algorithm_keys() -> set[str]:
-    return set(inspect.signature(RecurrentPPO.__init__).parameters) - {"self", "env"}
+def _algorithm_keys(algo: str) -> set[str]:
+    if algo not in ALGOS:
+        raise ValueError(f"unknown rl_zoo3 algorithm {algo!r}; registered: {', '.join(sorted(ALGOS))}")
+    return set(inspect.signature(ALGOS[algo].__init__).parameters) - {"self", "env"}
 
 
-def load_hyperparams(conf_file: str | os.PathLike, env_id: str) -> dict[str, Any]:
+def check_hyperparams(hyperparams: dict[str, Any], where: str, algo: str = "ppo_lstm") -> None:
+    """``ValueError`` naming the first key that is neither a zoo key nor an argument of ``algo``'s constructor."""
+    known = ZOO_KEYS | _algorithm_keys(algo)
+    for key in hyperparams:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{where}: unknown hyperparameter {key!r}{hint}")
+
+
+def load_hyperparams(conf_file: str | os.PathLike, env_id: str, algo: str = "ppo_lstm") -> dict[str, Any]:
     """The entry for ``env_id`` of an rl_zoo3 YAML file; ``ValueError`` for a missing entry or an unknown key."""
     with open(conf_file) as file:
         config = yaml.safe_load(file) or {}
     if env_id not in config:
         raise ValueError(f"{conf_file} has no entry for {env_id!r}; it has: {', '.join(sorted(config))}")
     hyperparams = dict(config[env_id])
-    known = ZOO_KEYS | _algorithm_keys()
-    for key in hyperparams:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"{conf_file}, {env_id}: unknown hyperparameter {key!r}{hint}")
+    check_hyperparams(hyperparams, f"{conf_file}, {env_id}", algo)
     return hyperparams
 
 
-def _evaluated(value: Any) -> Any:
-    # rl_zoo3 writes dicts as Python expressions in strings ("dict(...)"), with get_class_by_name in scope.
-    return eval(value, {"get_class_by_name": get_class_by_name}) if isinstance(value, str) else value
+class _Experiment(ExperimentManager):
+    """rl_zoo3's ExperimentManager; without a log folder it writes nothing (no run folder, config or Monitor files)."""
+
+    def __init__(self, *args: Any, write_files: bool, **kwargs: Any):
+        self.write_files = write_files
+        super().__init__(*args, **kwargs)
+
+    def create_log_folder(self) -> None:
+        if self.write_files:
+            super().create_log_folder()
+
+    def _save_config(self, saved_hyperparams: dict[str, Any]) -> None:
+        if self.write_files:
+            super()._save_config(saved_hyperparams)
+
+    def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:
+        return super().create_envs(n_envs, eval_env, no_log=no_log or not self.write_files)
 
 
 def build_model(
-    hyperparams: dict[str, Any],
+    conf_file: str | os.PathLike,
     env_id: str,
     seed: int = 0,
     device: str = "cpu",
     verbose: int = 0,
+    algo: str = "ppo_lstm",
+    log_folder: str | os.PathLike | None = None,
     tensorboard_log: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    **overrides: Any,
-) -> tuple[RecurrentPPO, list[BaseCallback]]:
-    """Build the RecurrentPPO model (and its callbacks) that ``rl_zoo3.train`` builds for this entry.
+    **hyperparams: Any,
+) -> tuple[BaseAlgorithm, list[BaseCallback]]:
+    """Build the model and callbacks that ``rl_zoo3.train`` builds for an entry, through rl_zoo3's ExperimentManager.
 
-    ``overrides`` replace algorithm hyperparameters (e.g. ``learning_rate``); ``env_kwargs`` add to the entry's.
-    ``"lin_<value>"`` schedules are supported; ``frame_stack`` and ``vec_env_wrapper`` are not (a ``ValueError``).
+    ``build_model(conf, env, seed=s, learning_rate=3e-4)`` is ``python -m rl_zoo3.train --algo ppo_lstm --env env
+    --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``: keyword arguments replace
+    entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules, ``policy_kwargs`` as a string or a dict),
+    and ``env_kwargs`` replaces the entry's ``env_kwargs`` as ``--env-kwargs`` does. With ``log_folder`` the run
+    folder (``<log_folder>/<algo>/<env>_<id>``, Monitor files, saved config) is written as rl_zoo3 writes it;
+    without, nothing is written. rl_zoo3's own printing is shown only with ``verbose >= 1``.
     """
-    hyperparams = {**hyperparams, **overrides}
-    unsupported = [key for key in _UNSUPPORTED if key in hyperparams]
-    if unsupported:
-        raise ValueError(f"build_model does not support {', '.join(unsupported)}: train this entry with rl_zoo3")
-    algo_kwargs = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}
-    for key in _SCHEDULES:
-        if isinstance(algo_kwargs.get(key), str) and algo_kwargs[key].startswith("lin_"):
-            algo_kwargs[key] = linear_schedule(float(algo_kwargs[key][len("lin_") :]))
-    unknown = set(algo_kwargs) - _algorithm_keys()
-    if unknown:
-        raise ValueError(f"unknown RecurrentPPO hyperparameter(s): {', '.join(sorted(unknown))}")
-    if "policy_kwargs" in algo_kwargs:
-        algo_kwargs["policy_kwargs"] = _evaluated(algo_kwargs["policy_kwargs"])
-    policy = hyperparams.get("policy", "MultiInputLstmPolicy")
-    if isinstance(policy, str) and "." in policy:
-        policy = get_class_by_name(policy)
-    env: VecEnv = make_vec_env(
+    load_hyperparams(conf_file, env_id, algo)
+    check_hyperparams(hyperparams, "build_model", algo)
+    arguments = dict(algo=algo, env=env_id, conf_file=str(conf_file), seed=seed, hyperparams=hyperparams)
+    experiment = _Experiment(
+        argparse.Namespace(**arguments, log_folder=str(log_folder or ""), env_kwargs=env_kwargs),
+        algo,
         env_id,
-        n_envs=int(hyperparams.get("n_envs", 1)),
+        str(log_folder or ""),
+        tensorboard_log=tensorboard_log or "",
+        eval_freq=-1,
+        hyperparams=hyperparams or None,
+        env_kwargs=env_kwargs,
         seed=seed,
-        wrapper_class=get_wrapper_class(hyperparams),
-        env_kwargs={**_evaluated(hyperparams.get("env_kwargs", {})), **(env_kwargs or {})},
-        monitor_kwargs=_evaluated(hyperparams.get("monitor_kwargs", {})),
+        verbose=verbose,
+        device=device,
+        config=str(conf_file),
+        write_files=log_folder is not None,
     )
-    normalize = hyperparams.get("normalize", False)
-    if normalize:
-        normalize_kwargs = _evaluated(normalize) if normalize is not True else {}
-        if "gamma" in hyperparams:
-            normalize_kwargs["gamma"] = hyperparams["gamma"]
-        env = VecNormalize(env, **normalize_kwargs)
-    model = RecurrentPPO(
-        policy, env, seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log, **algo_kwargs
-    )
-    return model, get_callback_list(hyperparams)
+    quiet = contextlib.redirect_stdout(io.StringIO()) if verbose < 1 else contextlib.nullcontext()
+    with quiet:
+        model, _ = experiment.setup_experiment()
+    return model, experiment.callbacks

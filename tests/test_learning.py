@@ -9,7 +9,7 @@ import torch as th
 
 import envs  # noqa: F401
 from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.zoo import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
 # About 3.5 minutes on 2 cores. benchmarks/gridworld_learning.py measured 6.8 after 1e5 frames and 20.8 after 2e5
@@ -23,7 +23,7 @@ def test_rnn_hn_clearly_beats_random_on_gridnavi():
     threads = th.get_num_threads()
     th.set_num_threads(2)  # real-size networks: two threads pay off here
     try:
-        model, callbacks = build_model(load_hyperparams(CONFIGS / "rnn_hn.yml", "GridNavi-v0"), "GridNavi-v0", seed=0)
+        model, callbacks = build_model(CONFIGS / "rnn_hn.yml", "GridNavi-v0", seed=0)
         model.learn(LEARNING_FRAMES, callback=callbacks)
         trained = evaluate_meta_policy(model, "GridNavi-v0", n_meta_episodes=100, seed=123).meta_returns.mean()
     finally:

@@ -3,7 +3,9 @@ flow (rl_zoo3.train -> sb3_hypernet.evaluate -> rl_zoo3.enjoy) run as subprocess
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import subprocess
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch as th
+import yaml
 from rl_zoo3.utils import get_class_by_name
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.logger import configure
@@ -34,6 +38,12 @@ SMALL_POLICY_KWARGS = (
     "action_embedding_dim=0, reward_embedding_dim=8, optimizer_kwargs=dict(eps=1e-5))"
 )
 SMALL_RNN_POLICY_KWARGS = SMALL_POLICY_KWARGS.replace("state_embedding_dim=16, ", "")
+try:
+    import mujoco  # noqa: F401
+
+    HAVE_MUJOCO = True
+except ImportError:
+    HAVE_MUJOCO = False
 
 
 def evaluated(value):
@@ -41,10 +51,12 @@ def evaluated(value):
     return eval(value, {"get_class_by_name": get_class_by_name}) if isinstance(value, str) else value
 
 
-def small_hyperparams(conf: str = "rnn_hn.yml", n_envs: int = 4) -> dict:
-    hyperparams = load_hyperparams(CONFIG_DIR / conf, "GridNavi-v0")
+def small_model(conf: str = "rnn_hn.yml", n_envs: int = 4, seed: int = 0, **overrides):
+    """build_model on a config's GridNavi-v0 entry with small networks and ``n_envs`` envs."""
     policy_kwargs = SMALL_RNN_POLICY_KWARGS if conf == "rnn.yml" else SMALL_POLICY_KWARGS
-    return {**hyperparams, "n_envs": n_envs, "policy_kwargs": policy_kwargs}
+    return build_model(
+        CONFIG_DIR / conf, "GridNavi-v0", seed=seed, n_envs=n_envs, policy_kwargs=policy_kwargs, **overrides
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -102,7 +114,7 @@ def test_load_hyperparams_missing_env_entry():
 
 
 def test_build_model_matches_the_config():
-    model, callbacks = build_model(small_hyperparams(), "GridNavi-v0", seed=0)
+    model, callbacks = small_model()
     assert isinstance(model, RecurrentPPO)
     assert isinstance(model.policy, RNNHNPolicy)
     assert model.policy.mlp_extractor.state_embedding[0].out_features == 16  # the small override reached the policy
@@ -110,7 +122,7 @@ def test_build_model_matches_the_config():
     assert (model.n_steps, model.batch_size, model.n_epochs) == (60, 240, 2)
     assert model.clip_range(1.0) == 0.05
     assert (model.gamma, model.gae_lambda, model.ent_coef) == (0.95, 0.95, 0.1)
-    assert model.learning_rate == 1e-3
+    assert model.lr_schedule(1.0) == model.lr_schedule(0.0) == 1e-3
     assert model.policy.optimizer.param_groups[0]["eps"] == 1e-5
     vec_normalize = model.get_vec_normalize_env()
     assert isinstance(vec_normalize, VecNormalize)
@@ -122,11 +134,13 @@ def test_build_model_matches_the_config():
 
 
 def test_build_model_overrides_and_rejects_unknown(tmp_path):
-    model, _ = build_model(small_hyperparams("rnn.yml"), "GridNavi-v0", learning_rate=3e-4)
+    model, _ = small_model("rnn.yml", learning_rate=3e-4)
     assert isinstance(model.policy, RNNPolicy)
-    assert model.learning_rate == 3e-4
-    with pytest.raises(ValueError, match="learning_rat"):
-        build_model(small_hyperparams(), "GridNavi-v0", learning_rat=3e-4)
+    assert model.lr_schedule(1.0) == 3e-4
+    with pytest.raises(ValueError, match="unknown hyperparameter 'learning_rat' \\(did you mean 'learning_rate'"):
+        small_model(learning_rat=3e-4)
+    with pytest.raises(ValueError, match="unknown rl_zoo3 algorithm 'ppo_lstn'"):
+        small_model(algo="ppo_lstn")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -135,7 +149,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_meta_episode_logger_logs_inner_returns(tmp_path):
-    model, callbacks = build_model(small_hyperparams(), "GridNavi-v0", seed=0)
+    model, callbacks = small_model()
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(3 * 4 * 60, callback=callbacks)  # 3 rollouts, one meta-episode per env each
     rows = read_csv(tmp_path / "progress.csv")
@@ -152,7 +166,7 @@ def test_meta_episode_logger_logs_inner_returns(tmp_path):
 
 def test_meta_episode_logger_window(tmp_path):
     logger = MetaEpisodeLogger(window=4)
-    model, _ = build_model(small_hyperparams(n_envs=2), "GridNavi-v0", seed=1)
+    model, _ = small_model(n_envs=2, seed=1)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(3 * 2 * 60, callback=logger)  # 6 meta-episodes
     assert len(logger.inner_returns) == 4
@@ -165,7 +179,7 @@ def test_meta_episode_logger_window(tmp_path):
 
 
 def test_learn_with_progress_bar():
-    model, callbacks = build_model(small_hyperparams(n_envs=2), "GridNavi-v0", seed=0)
+    model, callbacks = small_model(n_envs=2)
     model.learn(120, callback=callbacks, progress_bar=True)
     assert model.num_timesteps == 120
 
@@ -292,14 +306,64 @@ def test_evaluate_cli_finds_the_latest_zoo_run(trained_run, capsys):
 
 
 def test_build_model_reads_env_kwargs_and_linear_schedules(tmp_path):
-    hyperparams = small_hyperparams()
-    hyperparams.update(learning_rate="lin_1e-3", env_kwargs=dict(expose_task=True), monitor_kwargs={})
-    model, _ = build_model(hyperparams, "GridNavi-v0")
+    model, _ = small_model(learning_rate="lin_1e-3", monitor_kwargs={}, env_kwargs=dict(expose_task=True))
     assert model.lr_schedule(1.0) == pytest.approx(1e-3)
     assert model.lr_schedule(0.5) == pytest.approx(5e-4)
     assert "task" in model.observation_space.spaces
-    with pytest.raises(ValueError, match="frame_stack"):
-        build_model({**small_hyperparams(), "frame_stack": 4}, "GridNavi-v0")
     conf = tmp_path / "conf.yml"
     conf.write_text("GridNavi-v0:\n  env_kwargs:\n    expose_task: true\n  monitor_kwargs: {}\n")
     assert load_hyperparams(conf, "GridNavi-v0")["env_kwargs"] == {"expose_task": True}
+
+
+def test_build_model_writes_the_zoo_run_folder_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model, _ = small_model(n_envs=1)
+    model.learn(60)
+    assert list(tmp_path.iterdir()) == []  # no log folder: nothing written
+    model, _ = small_model(n_envs=1, log_folder=tmp_path / "logs")
+    model.learn(60)
+    run = tmp_path / "logs" / "ppo_lstm" / "GridNavi-v0_1"
+    assert (run / "GridNavi-v0" / "config.yml").is_file()
+    assert (run / "0.monitor.csv").is_file()
+
+
+def test_build_model_is_what_the_zoo_command_line_trains(trained_run):
+    # One source of truth: the same entry, seed and overrides give the model rl_zoo3.train trained, bit for bit.
+    _, model_path = trained_run
+    model, callbacks = build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", seed=1, policy_kwargs=SMALL_POLICY_KWARGS)
+    model.learn(1920, callback=callbacks)
+    trained = RecurrentPPO.load(model_path, device="cpu").policy.state_dict()
+    for name, value in model.policy.state_dict().items():
+        assert th.equal(value, trained[name]), name
+    zoo_stats = VecNormalize.load(str(find_vecnormalize(model_path)), model.get_env().venv)
+    np.testing.assert_array_equal(zoo_stats.ret_rms.var, model.get_vec_normalize_env().ret_rms.var)
+
+
+@pytest.mark.parametrize("conf", sorted(p.relative_to(CONFIG_DIR).as_posix() for p in CONFIG_DIR.rglob("*.yml")))
+def test_every_zoo_entry_loads_and_builds_its_policy(conf):
+    """Every entry of every file: rl_zoo3's own preprocessing accepts it, and the policy builds on the env's spaces."""
+    import gymnasium as gym
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    with open(CONFIG_DIR / conf) as file:
+        entries = yaml.safe_load(file)
+    built = {}
+    for env_id in entries:
+        hyperparams = load_hyperparams(CONFIG_DIR / conf, env_id)
+        assert env_id in gym.registry, env_id
+        manager = ExperimentManager(None, "ppo_lstm", env_id, "", config=str(CONFIG_DIR / conf), verbose=0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            processed, *_ = manager._preprocess_hyperparams(manager.read_hyperparameters()[0])
+        assert processed["policy"] is get_class_by_name(hyperparams["policy"])
+        assert manager.normalize and manager.normalize_kwargs["norm_reward"] is True
+        if "mujoco" in gym.spec(gym.spec(env_id).kwargs["task_env_id"]).entry_point and not HAVE_MUJOCO:
+            continue
+        env = gym.make(env_id)
+        # Entries sharing spaces and policy settings (anchors, task variants) are built once.
+        key = (repr(env.observation_space), repr(env.action_space), repr(processed["policy_kwargs"]))
+        if key not in built:
+            policy = processed["policy"](
+                env.observation_space, env.action_space, processed["learning_rate"], **processed["policy_kwargs"]
+            )
+            built[key] = sum(p.numel() for p in policy.parameters())
+    assert built
