@@ -2,7 +2,7 @@
 
     python benchmarks/gridworld_lr_sweep.py --method rnn_hn --frames 2e5 --jobs 2
 
-Runs benchmarks/gridworld_learning.py for each learning rate and seed (--jobs at a time, one torch thread
+Runs benchmarks/learning_curve.py for each learning rate and seed (--jobs at a time, one torch thread
 each) and prints a table of final mean deterministic meta-episode returns, best first.
 """
 

@@ -1,12 +1,15 @@
-"""Learning check on the Grid-Worlds: train one method for a frame budget, evaluate at checkpoints.
+"""Learning curve of one method on one meta-episode env: train for a frame budget, evaluate at checkpoints.
 
-    python benchmarks/gridworld_learning.py --method rnn_hn --frames 1e6 --checkpoints 2.5e5 5e5 1e6
+    python benchmarks/learning_curve.py --method rnn_hn --env GridNavi-v0 --frames 1e6 --checkpoints 2.5e5 5e5 1e6
+    python benchmarks/learning_curve.py --method rnn_hn --env CheetahDir-v0 --frames 5e5 --n-eval 16
 
-Any meta-episode env with an entry in the method's zoo config works the same way, e.g. the Cheetah-Dir check:
-``--env CheetahDir-v0 --frames 5e5 --n-eval 16``.
-Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), exactly as rl_zoo3 would use them.
-At each checkpoint it prints the mean deterministic meta-episode return over --n-eval sampled tasks with its 68%
-bootstrap CI and the per-inner-episode breakdown (GridNavi: Bayes-optimal about 37.2, known-goal optimum 44.3).
+Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), built by rl_zoo3 itself
+(sb3_hypernet.zoo.build_model), exactly as `python -m rl_zoo3.train` would use them. Training is one `learn` call over
+the whole budget, so `lin_` schedules decay over --frames as in rl_zoo3; a --resume continues the same schedule.
+At each checkpoint (the first rollout boundary at or after it) it prints the mean deterministic meta-episode
+return over --n-eval sampled tasks with its 68% bootstrap CI over those tasks (one seed), the mean return of each
+inner episode, and the training frames/s so far (evaluation and saving excluded). GridNavi: Bayes-optimal about
+37.2, known-goal optimum 44.3.
 """
 
 from __future__ import annotations
@@ -17,22 +20,23 @@ import time
 from pathlib import Path
 
 import torch as th
-from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the benchmark ids)
 from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.zoo import build_model
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--method", default="rnn_hn", help="zoo config name: rnn, rnn_s, rnn_hn")
 parser.add_argument("--conf-file", default=None, help="zoo config path (default: zoo_configs/<method>.yml)")
 parser.add_argument("--env", default="GridNavi-v0")
-parser.add_argument("--frames", type=float, default=1e6, help="training frames (environment steps)")
+parser.add_argument("--frames", type=float, default=1e6, help="training frames (environment steps) in all")
 parser.add_argument("--checkpoints", type=float, nargs="*", default=None, help="frame counts to evaluate at")
 parser.add_argument("--learning-rate", type=float, default=None, help="override the config's learning rate")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
+parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the evaluation tasks")
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 parser.add_argument("--out", default=None, help="append one JSON line per checkpoint to this file")
 parser.add_argument("--save-dir", default=None, help="save the model (and VecNormalize) at every checkpoint")
@@ -42,48 +46,86 @@ args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
 config = args.conf_file or Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
-hyperparams = load_hyperparams(config, args.env)
 overrides = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
-model, callbacks = build_model(hyperparams, args.env, seed=args.seed, **overrides)
+model, callbacks = build_model(config, args.env, seed=args.seed, **overrides)
 if args.resume:
     env = VecNormalize.load(args.resume.replace(".zip", "_vecnormalize.pkl"), model.get_vec_normalize_env().venv)
-    model = RecurrentPPO.load(args.resume, env=env, device="cpu")
-checkpoints = sorted(int(c) for c in (args.checkpoints or [args.frames]))
-lr = overrides.get("learning_rate", hyperparams.get("learning_rate"))
+    model = type(model).load(args.resume, env=env, device="cpu")
+total = int(args.frames)
+lr = model.lr_schedule(1.0)
 print(
-    f"{args.method} on {args.env}, lr {lr}, seed {args.seed}, {int(args.frames)} frames, "
-    f"torch threads {th.get_num_threads()}, eval {args.n_eval} meta-episodes (deterministic)"
+    f"{args.method} on {args.env}, lr {lr:g}, seed {args.seed}, {total} frames, torch threads {th.get_num_threads()}, "
+    f"eval {args.n_eval} meta-episodes (deterministic, task seed {args.eval_seed})"
 )
-random_summary = evaluate_meta_policy(RandomPolicy.for_env(args.env), args.env, args.n_eval, seed=10_000).summary()
+random_policy = RandomPolicy.for_env(args.env)
+random_summary = evaluate_meta_policy(random_policy, args.env, args.n_eval, seed=args.eval_seed).summary()
 print(f"random policy: meta-episode return {random_summary['meta_return']['mean']:.2f}")
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
-start, start_frames = time.perf_counter(), model.num_timesteps
-for checkpoint in (c for c in checkpoints if c > model.num_timesteps):
-    try:
-        model.learn(checkpoint - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
-    except ValueError as error:  # NaN parameters surface as invalid distribution parameters
-        finite = all(th.isfinite(p).all() for p in model.policy.parameters())
-        print(f"training failed at {model.num_timesteps} frames (finite parameters: {finite}): {error}")
+
+
+class CheckpointEvaluation(BaseCallback):
+    """Evaluates (and saves) the model at the first rollout start at or after each checkpoint, and at the end.
+
+    Rollout starts follow a completed update, so the model evaluated has trained on ``num_timesteps`` frames.
+    Time spent here is excluded from the frames/s figure.
+    """
+
+    def __init__(self, checkpoints: list[int]):
+        super().__init__()
+        self.pending = sorted(checkpoints)
+        self.start_frames = 0
+        self.start_time = 0.0
+        self.excluded = 0.0
+
+    def _on_training_start(self) -> None:
+        self.start_frames, self.start_time = self.num_timesteps, time.perf_counter()
+
+    def _on_rollout_start(self) -> None:
+        if self.pending and self.num_timesteps >= self.pending[0]:
+            self.checkpoint()
+
+    def _on_training_end(self) -> None:
+        if self.pending:
+            self.checkpoint()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def checkpoint(self) -> None:
+        while self.pending and self.pending[0] <= self.num_timesteps:
+            self.pending.pop(0)
+        began = time.perf_counter()
+        fps = (self.num_timesteps - self.start_frames) / (began - self.start_time - self.excluded)
+        summary = evaluate_meta_policy(self.model, args.env, args.n_eval, seed=args.eval_seed).summary()
+        meta = summary["meta_return"]
+        inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
+        print(
+            f"{self.num_timesteps:>9} {meta['mean']:>12.2f} [{meta['ci_low']:6.2f}, {meta['ci_high']:6.2f}]  {inner}"
+            f"   {fps:>6.0f}",
+            flush=True,
+        )
+        if args.save_dir:
+            Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+            self.model.save(Path(args.save_dir) / f"{self.num_timesteps}.zip")
+            vec_normalize = self.model.get_vec_normalize_env()
+            vec_normalize.save(str(Path(args.save_dir) / f"{self.num_timesteps}_vecnormalize.pkl"))
         if args.out:
+            finite = all(bool(th.isfinite(p).all()) for p in self.model.policy.parameters())
+            record = dict(vars(args), frames=self.num_timesteps, fps=fps, learning_rate=lr, **summary)
+            record["diverged"] = not finite
             with open(args.out, "a") as file:
-                file.write(json.dumps(dict(vars(args), frames=model.num_timesteps, diverged=True)) + "\n")
-        raise SystemExit(1) from error
-    elapsed = time.perf_counter() - start
-    summary = evaluate_meta_policy(model, args.env, args.n_eval, seed=10_000).summary()
-    meta = summary["meta_return"]
-    inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
-    print(
-        f"{model.num_timesteps:>9} {meta['mean']:>12.2f} [{meta['ci_low']:6.2f}, {meta['ci_high']:6.2f}]  {inner}"
-        f"   {(model.num_timesteps - start_frames) / elapsed:>6.0f}",
-        flush=True,
-    )
-    if args.save_dir:
-        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-        model.save(Path(args.save_dir) / f"{model.num_timesteps}.zip")
-        model.get_vec_normalize_env().save(str(Path(args.save_dir) / f"{model.num_timesteps}_vecnormalize.pkl"))
+                file.write(json.dumps(record) + "\n")
+        self.excluded += time.perf_counter() - began
+
+
+checkpoints = [int(c) for c in (args.checkpoints or [total]) if model.num_timesteps < int(c) <= total]
+evaluation = CheckpointEvaluation(checkpoints)
+try:
+    model.learn(total - model.num_timesteps, callback=[*callbacks, evaluation], reset_num_timesteps=False)
+except ValueError as error:  # NaN parameters surface as invalid distribution parameters
+    finite = all(th.isfinite(p).all() for p in model.policy.parameters())
+    print(f"training failed at {model.num_timesteps} frames (finite parameters: {finite}): {error}")
     if args.out:
-        finite = all(bool(th.isfinite(p).all()) for p in model.policy.parameters())
-        record = dict(vars(args), frames=model.num_timesteps, seconds=elapsed, learning_rate=lr, **summary)
-        record["diverged"] = not finite
         with open(args.out, "a") as file:
-            file.write(json.dumps(record) + "\n")
+            file.write(json.dumps(dict(vars(args), frames=model.num_timesteps, diverged=True)) + "\n")
+    raise SystemExit(1) from error

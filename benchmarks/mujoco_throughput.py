@@ -19,7 +19,7 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 import envs  # noqa: F401
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.zoo import build_model
 
 ENV_IDS = ["CheetahDir-v0", "CheetahVel-v0", "AntDir-v0", "WalkerRandParams-v0", "HumanoidDir-v0"]
 
@@ -47,8 +47,7 @@ for env_id in args.envs:
         vec_env.step(action)
     env_fps = 16 * args.env_steps / (time.perf_counter() - start)
 
-    hyperparams = load_hyperparams(config, env_id)
-    model, _ = build_model(hyperparams, env_id, seed=0, device=args.device)
+    model, _ = build_model(config, env_id, seed=0, device=args.device)
     frames_per_update = model.n_envs * model.n_steps
     model.learn(frames_per_update)  # warm-up
     start = time.perf_counter()

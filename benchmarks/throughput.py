@@ -2,12 +2,13 @@
 
     python benchmarks/throughput.py --updates 5 --repeats 5
 
-Same env (GridNavi-v0) and PPO settings for all: 16 envs x 60 steps, 2 epochs, 4 minibatches, GRU/LSTM 256,
-policy 256-128, state embedding 256, latent embedding 25. The stock policy is MultiInputLstmPolicy with one
-shared LSTM of 256 and net_arch [256, 128]. Repetitions are interleaved across methods and medians reported,
-with ratios to the stock policy, so a noisy machine affects all methods alike. Finally it times the hypernetwork's
-generated layers alone (forward + backward at the update's minibatch size, forward at the rollout's batch size)
-and reports their share of an RNN+HN update.
+Every method trains with its zoo entry for --env (zoo_configs/rnn.yml, rnn_s.yml, rnn_hn.yml, built by rl_zoo3 via
+sb3_hypernet.zoo.build_model): on GridNavi-v0 16 envs x 60 steps, 2 epochs, 4 minibatches, reward normalisation,
+GRU 256, policy 256-128, state embedding 256, latent embedding 25. The stock policy is sb3-contrib's
+MultiInputLstmPolicy (one shared LSTM of 256, net_arch [256, 128]) on the RNN entry's settings. Repetitions are
+interleaved across methods and medians reported, with ratios to the stock policy, so a noisy machine affects all
+methods alike. Finally it times the hypernetwork's generated layers alone (forward + backward at the update's
+minibatch size, forward at the rollout's batch size) and reports their share of an RNN+HN update.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch as th
-from sb3_contrib import RecurrentPPO
-from stable_baselines3.common.env_util import make_vec_env
 
 import envs  # noqa: F401
-from sb3_hypernet import RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet.zoo import build_model
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--env", default="GridNavi-v0")
@@ -33,33 +33,28 @@ args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
 
-N_ENVS, N_STEPS, N_EPOCHS, N_MINIBATCHES = 16, 60, 2, 4
-PPO = dict(
-    n_steps=N_STEPS,
-    batch_size=N_ENVS * N_STEPS // N_MINIBATCHES,
-    n_epochs=N_EPOCHS,
-    gamma=0.95,
-    gae_lambda=0.95,
-    clip_range=0.05,
-    ent_coef=0.1,
-    learning_rate=3e-4,
+CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
+STOCK = dict(
+    policy="MultiInputLstmPolicy",
+    policy_kwargs="dict(lstm_hidden_size=256, shared_lstm=True, enable_critic_lstm=False, net_arch=[256, 128], "
+    "optimizer_kwargs=dict(eps=1e-5))",
 )
-OURS = dict(action_embedding_dim=0, reward_embedding_dim=8, optimizer_kwargs=dict(eps=1e-5))
 METHODS = {
-    "stock LSTM": (
-        "MultiInputLstmPolicy",
-        dict(lstm_hidden_size=256, shared_lstm=True, enable_critic_lstm=False, net_arch=[256, 128]),
-    ),
-    "RNN": (RNNPolicy, OURS),
-    "RNN+S": (RNNSPolicy, OURS),
-    "RNN+HN": (RNNHNPolicy, OURS),
+    "stock LSTM": ("rnn.yml", STOCK),
+    "RNN": ("rnn.yml", {}),
+    "RNN+S": ("rnn_s.yml", {}),
+    "RNN+HN": ("rnn_hn.yml", {}),
 }
 
 models = {}
-for name, (policy, kwargs) in METHODS.items():
-    env = make_vec_env(args.env, n_envs=N_ENVS, seed=0)
-    models[name] = RecurrentPPO(policy, env, seed=0, device=args.device, policy_kwargs=kwargs, **PPO)
-    models[name].learn(N_ENVS * N_STEPS)  # warm-up
+for name, (conf, overrides) in METHODS.items():
+    models[name] = build_model(CONFIGS / conf, args.env, seed=0, device=args.device, **overrides)[0]
+reference = models["RNN+HN"]
+N_ENVS, N_STEPS, N_EPOCHS = reference.n_envs, reference.n_steps, reference.n_epochs
+N_MINIBATCHES = N_ENVS * N_STEPS // reference.batch_size
+for model in models.values():
+    assert (model.n_envs, model.n_steps, model.batch_size) == (N_ENVS, N_STEPS, reference.batch_size)
+    model.learn(N_ENVS * N_STEPS)  # warm-up
 
 frames = args.updates * N_ENVS * N_STEPS
 fps: dict[str, list[float]] = {name: [] for name in models}
@@ -70,7 +65,7 @@ for _ in range(args.repeats):
         fps[name].append(frames / (time.perf_counter() - start))
 
 print(
-    f"{args.env}, {N_ENVS} envs x {N_STEPS} steps, {N_EPOCHS} epochs x {N_MINIBATCHES} minibatches, "
+    f"{args.env} (zoo settings), {N_ENVS} envs x {N_STEPS} steps, {N_EPOCHS} epochs x {N_MINIBATCHES} minibatches, "
     f"device {args.device}, torch {th.__version__}, torch threads {th.get_num_threads()}, "
     f"median of {args.repeats} x {frames} frames"
 )
