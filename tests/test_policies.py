@@ -116,21 +116,41 @@ def test_shapes_and_gradients(policy_class, action_kind):
 def test_hypernetwork_learns_to_use_the_latent():
     # ...but one update makes the generated networks depend on the latent, and the GRU starts to learn.
     model = make_model(RNNHNPolicy, learning_rate=1e-2)
-    encoder = model.policy.lstm_actor
-    before = encoder.gru.weight_hh_l0.detach().clone()
+    policy = model.policy
+    obs = obs_as_tensor(rollout_batch(model, 1), "cpu")
+    histories = [th.zeros(1, 2, 16), th.randn(1, 2, 16, generator=th.Generator().manual_seed(0))]
+
+    def logits():
+        policy.set_training_mode(False)
+        return [policy.get_distribution(obs, (h, h), th.zeros(2))[0].distribution.logits for h in histories]
+
+    assert th.equal(*logits())  # Bias-HyperInit: the same network whatever the history
+    gru_before = policy.lstm_actor.gru.weight_hh_l0.detach().clone()
     model.learn(120)
-    assert not th.equal(before, encoder.gru.weight_hh_l0)
+    assert not th.allclose(*logits())  # the generated network now depends on the history
+    assert not th.equal(gru_before, policy.lstm_actor.gru.weight_hh_l0)  # a gradient reached the GRU
 
 
 @pytest.mark.parametrize("policy_class", POLICIES)
-def test_action_spaces(policy_class):
-    model = make_model(policy_class, "box")
-    actions, _ = model.predict(model.get_env().reset())
-    assert actions.shape == (2, 2)
-    assert np.all(np.abs(actions) <= 1.0)
-    discrete = make_model(policy_class, "discrete")
-    actions, _ = discrete.predict(discrete.get_env().reset())
-    assert actions.shape == (2,) and actions.dtype.kind == "i"
+@pytest.mark.parametrize("action_kind", ["discrete", "box"])
+def test_actions_are_the_mode_of_the_head_output_on_each_action_space(policy_class, action_kind):
+    model = make_model(policy_class, action_kind, n_envs=3)
+    policy = model.policy
+    obs = model.get_env().reset()
+    actions, _ = model.predict(obs, episode_start=np.ones(3, bool), deterministic=True)
+    # The actor's output computed from its parts: encoder -> head -> SB3's action layer (identity if generated).
+    with th.no_grad():
+        head_inputs, _ = policy._encode(policy.obs_to_tensor(obs)[0], (th.zeros(1, 3, 16),) * 2, th.ones(3))
+        output = policy.action_net(policy.mlp_extractor.forward_actor(*head_inputs)).numpy()
+    if action_kind == "box":
+        assert actions.shape == (3, 2) and actions.dtype == np.float32
+        # Gaussian: the deterministic action is the mean, clipped to the bounds by predict.
+        np.testing.assert_allclose(actions, np.clip(output, -1.0, 1.0), atol=1e-6)
+        np.testing.assert_array_equal(policy.log_std.detach().numpy(), [0.0, 0.0])  # log_std_init, not generated
+    else:
+        assert actions.shape == (3,) and actions.dtype.kind == "i"
+        assert output.shape == (3, 5)
+        np.testing.assert_array_equal(actions, output.argmax(axis=1))  # Categorical: the most likely action
 
 
 def test_bias_hyper_init_generates_the_same_network_for_every_latent():
@@ -217,23 +237,39 @@ def test_training_sequences_reproduce_rollout_log_probs_and_values(policy_class)
 def test_recurrent_state_is_carried_across_inner_episodes_and_reset_between_meta_episodes():
     model = make_model(RNNHNPolicy, n_steps=130, batch_size=130)
     model.learn(260)
-    callback_env = model.get_env()
     from stable_baselines3.common.callbacks import CallbackList
 
     callback = CallbackList([])
     callback.init_callback(model)
-    model._last_obs = callback_env.reset()
+    model._last_obs = model.get_env().reset()
     model._last_episode_starts = np.ones(2, bool)
-    model.collect_rollouts(callback_env, callback, model.rollout_buffer, 130)
+    model.collect_rollouts(model.get_env(), callback, model.rollout_buffer, 130)
     buffer = model.rollout_buffer
     starts = buffer.episode_starts.reshape(130, 2)
     # SB3 sees only meta-episodes: episode starts at steps 0, 60, 120; inner boundaries (15, 30, 45) are not starts.
     np.testing.assert_array_equal(np.flatnonzero(starts[:, 0]), [0, 60, 120])
-    # At an inner boundary the stored state is the one produced by the previous step (carried, not zero).
-    hidden = buffer.hidden_states_pi.reshape(130, 2, -1) if buffer.generator_ready else buffer.hidden_states_pi[:, 0]
-    assert np.abs(hidden[15]).sum() > 0
     episode_done = buffer.observations["episode_done"].reshape(130, 2)
     np.testing.assert_array_equal(np.flatnonzero(episode_done[:, 0]), [15, 30, 45, 75, 90, 105])
+
+    # The buffer holds the state each step started from. Step t + 1 must start from the state the encoder produces
+    # on step t from the state step t started with (carried), or from zeros at a meta-episode start (reset).
+    policy = model.policy
+    hidden = th.as_tensor(buffer.hidden_states_pi[:, 0, 0])  # (steps, hidden) of env 0
+    observations = {key: th.as_tensor(value[:, 0]) for key, value in buffer.observations.items()}
+    features = policy.extract_features(observations, policy.features_extractor)
+
+    def next_state(t: int, state: th.Tensor) -> th.Tensor:
+        with th.no_grad():
+            _, (h, _) = policy.lstm_actor(features[t].view(1, 1, -1), (state.view(1, 1, -1),) * 2)
+        return h.view(-1)
+
+    zero = th.zeros_like(hidden[0])
+    for t in (15, 30, 44, 45):  # the first steps of inner episodes 2-4, and a step inside one
+        assert th.allclose(hidden[t + 1], next_state(t, hidden[t]), atol=1e-6), t
+        assert not th.allclose(hidden[t + 1], next_state(t, zero), atol=1e-4), t
+    for t in (60, 120):  # the first steps of new meta-episodes
+        assert th.allclose(hidden[t + 1], next_state(t, zero), atol=1e-6), t
+        assert not th.allclose(hidden[t + 1], next_state(t, hidden[t]), atol=1e-4), t
 
 
 @pytest.mark.parametrize("policy_class", POLICIES)

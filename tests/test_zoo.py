@@ -178,10 +178,11 @@ def test_meta_episode_logger_window(tmp_path):
     assert float(np.sum(last)) == pytest.approx(np.mean(episode_returns), abs=1e-4)
 
 
-def test_learn_with_progress_bar():
+def test_learn_with_progress_bar_shows_the_frames(capsys):
     model, callbacks = small_model(n_envs=2)
+    capsys.readouterr()
     model.learn(120, callback=callbacks, progress_bar=True)
-    assert model.num_timesteps == 120
+    assert "120/120" in capsys.readouterr().out  # the bar counted every frame, with the meta-RL callbacks on
 
 
 # ---------------------------------------------------------------------------------------------------------------------
