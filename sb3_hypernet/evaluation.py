@@ -7,6 +7,7 @@ success rate where the benchmark defines one, each with a 68% bootstrap confiden
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,17 +98,35 @@ def check_model_fits_env(model: BaseAlgorithm, env: VecEnv | gym.Env, env_name: 
             )
 
 
-def _as_vec_env(env: str | gym.Env | VecEnv, n_envs: int, env_kwargs: dict[str, Any] | None) -> VecEnv:
+#: What :func:`evaluate_meta_policy` accepts as ``env``: an id, an env, a VecEnv, or an env factory.
+EnvLike = str | gym.Env | VecEnv | Callable[..., gym.Env]
+
+
+def _as_vec_env(env: EnvLike, n_envs: int, env_kwargs: dict[str, Any] | None) -> VecEnv:
     if isinstance(env, VecEnv):
         return env
     if isinstance(env, gym.Env):
         return DummyVecEnv([lambda: env])
-    return DummyVecEnv([lambda: gym.make(env, **(env_kwargs or {})) for _ in range(n_envs)])
+    if isinstance(env, str):
+        return DummyVecEnv([lambda: gym.make(env, **(env_kwargs or {})) for _ in range(n_envs)])
+    if callable(env):
+
+        def make() -> gym.Env:
+            made = env(**(env_kwargs or {}))
+            if not isinstance(made, gym.Env):
+                raise TypeError(f"the env factory {env!r} returned a {type(made).__name__}, not a gym.Env")
+            return made
+
+        return DummyVecEnv([make] * n_envs)
+    raise TypeError(
+        "env must be a registered env id (str), a gym.Env, a VecEnv, or an env factory (a callable returning a "
+        f"gym.Env, as for make_vec_env); got {type(env).__name__}"
+    )
 
 
 def evaluate_meta_policy(
     model: BaseAlgorithm,
-    env: str | gym.Env | VecEnv,
+    env: EnvLike,
     n_meta_episodes: int = 100,
     deterministic: bool = True,
     seed: int | None = 0,
@@ -117,12 +136,13 @@ def evaluate_meta_policy(
     """Run ``n_meta_episodes`` meta-episodes on freshly sampled tasks and collect per-inner-episode results.
 
     :param model: a trained RecurrentPPO (or anything with the recurrent ``predict`` interface)
-    :param env: a meta-episode env id, env, or VecEnv (its envs must be :class:`MetaEpisodeWrapper` envs)
+    :param env: a meta-episode env id, an env, a VecEnv, or an env factory (a callable returning an env, as passed
+        to ``make_vec_env``); the envs must be :class:`MetaEpisodeWrapper` envs
     :param n_meta_episodes: number of meta-episodes (each on a new task)
     :param deterministic: deterministic actions (the papers' protocol)
-    :param seed: seeds task sampling; ``None`` leaves the env's generator as it is
-    :param n_envs: envs run in parallel when ``env`` is an id
-    :param env_kwargs: keyword arguments of ``gym.make`` when ``env`` is an id
+    :param seed: seeds task sampling and the envs; ``None`` leaves their generators as they are
+    :param n_envs: envs run in parallel (in a ``DummyVecEnv``) when ``env`` is an id or a factory
+    :param env_kwargs: keyword arguments of ``gym.make`` when ``env`` is an id, of the factory when it is one
     """
     if n_meta_episodes < 1 or n_envs < 1:
         raise ValueError(f"n_meta_episodes and n_envs must be >= 1, got {n_meta_episodes} and {n_envs}")

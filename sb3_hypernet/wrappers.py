@@ -93,8 +93,12 @@ class MetaEpisodeWrapper(gym.Wrapper):
     ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
     Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to).
 
-    Tasks are sampled from a generator seeded by ``reset(seed=...)``; ``reset(options={"task": task})`` runs a
-    given task instead of a sampled one.
+    Seeding: ``reset(seed=s)`` spawns two independent streams from ``np.random.SeedSequence(s)``, one for the
+    wrapper's task generator (passed to ``sample_task``) and one that seeds the inner env (``reset(seed=...)`` with
+    an integer drawn from it). The same ``s`` gives the same tasks and trajectories, and the numbers that pick the
+    task are never the numbers the env draws itself (seeding both with ``s`` would make them the same PCG64
+    stream: a bandit's arm probabilities would equal its next reward draws). ``reset()`` without a seed continues
+    both streams. ``reset(options={"task": task})`` runs a given task instead of a sampled one.
 
     :param env: environment implementing :class:`TaskDistribution`
     :param n_episodes: number of inner episodes k per meta-episode
@@ -166,14 +170,22 @@ class MetaEpisodeWrapper(gym.Wrapper):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start a meta-episode: sample (or take ``options["task"]``) a task and reset the inner env."""
+        """Start a meta-episode: sample (or take ``options["task"]``) a task and reset the inner env.
+
+        ``seed`` seeds the task generator and the inner env with independent streams (see the class docstring).
+        """
+        env_seed = None
         if seed is not None:
-            self._task_rng = np.random.default_rng(seed)
+            # gymnasium seeds an env's np_random with PCG64(SeedSequence(seed)): reusing `seed` for the tasks would
+            # replay the env's own random numbers as the task, so the two get sibling streams instead.
+            task_seq, env_seq = np.random.SeedSequence(seed).spawn(2)
+            self._task_rng = np.random.default_rng(task_seq)
+            env_seed = int(env_seq.generate_state(1)[0])  # 32 bits: what any env's seeding accepts
         options = dict(options or {})
         task = options.pop(TASK_KEY, None)
         self._task = self.task_env.sample_task(self._task_rng) if task is None else task
         self.task_env.set_task(self._task)
-        obs, info = self.env.reset(seed=seed, options=options or None)
+        obs, info = self.env.reset(seed=env_seed, options=options or None)
         self._episode_index = 0
         self._returns, self._lengths, self._successes = [], [], []
         self._start_inner_episode()

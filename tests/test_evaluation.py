@@ -318,6 +318,59 @@ def test_successes_are_collected_from_inner_info():
     assert summary["success_rate"]["mean"] == pytest.approx(np.mean(tasks == 1))
 
 
+def test_evaluate_on_an_env_factory_of_a_user_defined_task_family():
+    def run(env: Any) -> MetaEvaluation:
+        return evaluate_meta_policy(SwitchPolicy(make_coin_env()), env, n_meta_episodes=8, n_envs=3, seed=4)
+
+    result = run(make_coin_env)
+    assert result.inner_returns.shape == (8, COIN_INNER)
+    assert result.inner_successes is not None and result.inner_successes.shape == (8, COIN_INNER)
+    assert len(result.tasks) == 8
+    again = run(make_coin_env)
+    np.testing.assert_array_equal(result.inner_returns, again.inner_returns)
+    np.testing.assert_array_equal(np.stack(result.tasks), np.stack(again.tasks))
+    # A factory is what make_vec_env takes: the same envs as a DummyVecEnv built from it by hand.
+    by_hand = run(DummyVecEnv([make_coin_env] * 3))
+    np.testing.assert_array_equal(result.inner_returns, by_hand.inner_returns)
+    np.testing.assert_array_equal(np.stack(result.tasks), np.stack(by_hand.tasks))
+    # Both coin sides occur, so the comparisons above compare sampled tasks.
+    assert len({int(task[0]) for task in result.tasks}) == 2
+
+
+def test_env_factory_gets_env_kwargs_and_n_envs_copies():
+    calls: list[dict[str, Any]] = []
+
+    def factory(**kwargs: Any) -> gym.Env:
+        calls.append(kwargs)
+        return gym.make("GridNavi-v0", **kwargs)
+
+    policy = StayPolicy("GridNavi-v0", expose_task=True)
+    result = evaluate_meta_policy(policy, factory, n_meta_episodes=3, n_envs=3, env_kwargs={"expose_task": True})
+    assert calls == [{"expose_task": True}] * 3
+    np.testing.assert_allclose(result.inner_returns, -1.5, atol=1e-9)
+
+
+def test_env_factory_of_a_registered_id_gives_the_results_of_the_id(tiny_model):
+    by_factory = evaluate_meta_policy(tiny_model, lambda: gym.make("GridNavi-v0"), n_meta_episodes=6, n_envs=3, seed=2)
+    by_id = evaluate_meta_policy(tiny_model, "GridNavi-v0", n_meta_episodes=6, n_envs=3, seed=2)
+    assert by_factory.inner_returns.shape == (6, N_INNER)
+    np.testing.assert_array_equal(by_factory.inner_returns, by_id.inner_returns)
+    np.testing.assert_array_equal(np.stack(by_factory.tasks), np.stack(by_id.tasks))
+    assert len({tuple(task) for task in by_id.tasks}) > 1
+
+
+@pytest.mark.parametrize("env", [3, None, ["GridNavi-v0"]], ids=["int", "None", "list"])
+def test_an_env_of_another_kind_raises_a_type_error_naming_the_accepted_kinds(env):
+    with pytest.raises(TypeError, match=r"env id .*gym\.Env.*VecEnv.*env factory") as error:
+        evaluate_meta_policy(StayPolicy("GridNavi-v0"), env, n_meta_episodes=1)
+    assert type(env).__name__ in str(error.value)
+
+
+def test_an_env_factory_returning_something_else_raises_a_type_error():
+    with pytest.raises(TypeError, match=r"returned a str, not a gym\.Env"):
+        evaluate_meta_policy(StayPolicy("GridNavi-v0"), lambda: "GridNavi-v0", n_meta_episodes=1)
+
+
 def test_non_meta_env_is_rejected():
     policy = StayPolicy(env=gym.make("GridNaviTask-v0"))
     vec_env = DummyVecEnv([lambda: gym.make("GridNaviTask-v0")])

@@ -1,14 +1,19 @@
-"""MetaEpisodeWrapper semantics (SPEC 1), checked on small toy task distributions, and env checks for every id."""
+"""MetaEpisodeWrapper semantics (SPEC 1) and seeding, checked on small toy task distributions, and both env checkers
+on every registered id."""
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -510,12 +515,50 @@ def test_unsupported_action_space_raises_type_error(action_space):
 
 META_IDS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
 RAW_IDS = ["GridNaviTask-v0", "GridNaviShowTask-v0", "GridNaviDenseTask-v0"]
+MUJOCO_META_IDS = [
+    "CheetahDir-v0",
+    "CheetahVel-v0",
+    "CheetahVelMedium-v0",
+    "AntDir-v0",
+    "AntDirFwdBack-v0",
+    "AntDirUniform-v0",
+    "AntVel-v0",
+    "WalkerRandParams-v0",
+    "HumanoidDir-v0",
+]
+META_ENTRY_POINT = "sb3_hypernet.wrappers:make_meta_env"
+HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
+
+
+def _is_meta(env_id: str) -> bool:
+    return gym.spec(env_id).entry_point == META_ENTRY_POINT
+
+
+def _uses_mujoco(env_id: str) -> bool:
+    task_id = gym.spec(env_id).kwargs["task_env_id"] if _is_meta(env_id) else env_id
+    return str(gym.spec(task_id).entry_point).startswith("envs.mujoco")
+
+
+# Read from the registry, so that an id registered later is checked without anyone adding it here.
+REGISTERED_META_IDS = [env_id for env_id in gym.registry if _is_meta(env_id)]
+REGISTERED_RAW_IDS = [env_id for env_id, spec in gym.registry.items() if str(spec.entry_point).startswith("envs.")]
+NEEDS_MUJOCO = pytest.mark.skipif(not HAS_MUJOCO, reason="needs the mujoco extra")
+
+
+def _params(env_ids: list[str], *marks_for: tuple[Callable[[str], bool], pytest.MarkDecorator]) -> list[Any]:
+    """``env_ids`` as parameters; MuJoCo ids skip without mujoco; ``(predicate, mark)`` pairs add marks per id."""
+    params = []
+    for env_id in env_ids:
+        marks = [NEEDS_MUJOCO] if _uses_mujoco(env_id) else []
+        marks += [mark for predicate, mark in marks_for if predicate(env_id)]
+        params.append(pytest.param(env_id, marks=marks, id=env_id))
+    return params
 
 
 def _env_for_gym_checker(env_id: str) -> gym.Env:
     """The env gymnasium's checker should see: the raw env, or the MetaEpisodeWrapper without gym.make's wrappers."""
     env = gym.make(env_id)
-    if env_id in RAW_IDS:
+    if not _is_meta(env_id):
         return env.unwrapped
     while not isinstance(env, MetaEpisodeWrapper):
         env = env.env
@@ -527,18 +570,152 @@ def test_registered_ids_are_registered(env_id):
     assert env_id in gym.registry
 
 
-@pytest.mark.parametrize("env_id", META_IDS + RAW_IDS)
-@pytest.mark.filterwarnings("ignore:.*is different from the unwrapped version")
-@pytest.mark.filterwarnings("ignore:.*Box observation space (minimum|maximum) value is (-)?infinity")
+def test_the_registry_scan_finds_every_benchmark_id():
+    # The checker and seeding tests below run on these scans: they must not silently lose an id.
+    assert set(META_IDS + MUJOCO_META_IDS) <= set(REGISTERED_META_IDS)
+    assert {gym.spec(env_id).kwargs["task_env_id"] for env_id in REGISTERED_META_IDS} <= set(REGISTERED_RAW_IDS)
+
+
+# Findings of the checkers that are not defects; each is ignored only for the ids it occurs on, and every other
+# warning fails the checker tests (both checkers report most findings as warnings).
+# MuJoCo observations (joint positions and velocities) are unbounded Boxes, and so is every meta observation's
+# prev_reward (a reward has no bound); gymnasium flags infinite bounds as "probably" wrong.
+UNBOUNDED_OBSERVATIONS = pytest.mark.filterwarnings(
+    "ignore:.*A Box observation space (minimum|maximum) value is -?infinity:UserWarning"
+)
+# A meta id is checked on its MetaEpisodeWrapper on purpose (that is the env the meta-episode semantics live in);
+# gymnasium warns whenever the env it checks is not the unwrapped one.
+CHECKS_THE_WRAPPER = pytest.mark.filterwarnings("ignore:.*is different from the unwrapped version:UserWarning")
+# HumanoidDir keeps Humanoid-v5's action space, the model's torque range Box(-0.4, 0.4) (as the reference code);
+# SB3's checker only recommends [-1, 1].
+HUMANOID_ACTION_RANGE = pytest.mark.filterwarnings(
+    "ignore:We recommend you to use a symmetric and normalized Box action space:UserWarning"
+)
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    _params(
+        REGISTERED_META_IDS + REGISTERED_RAW_IDS,
+        (_is_meta, CHECKS_THE_WRAPPER),
+        (lambda env_id: _is_meta(env_id) or _uses_mujoco(env_id), UNBOUNDED_OBSERVATIONS),
+    ),
+)
+@pytest.mark.filterwarnings("error")  # the per-id ignores above take precedence over this
 def test_gymnasium_check_env(env_id):
     gym_check_env(_env_for_gym_checker(env_id), skip_render_check=True)
 
 
-@pytest.mark.parametrize("env_id", META_IDS + RAW_IDS)
+@pytest.mark.parametrize(
+    "env_id",
+    _params(REGISTERED_META_IDS + REGISTERED_RAW_IDS, (lambda env_id: "Humanoid" in env_id, HUMANOID_ACTION_RANGE)),
+)
+@pytest.mark.filterwarnings("error")  # SB3's checker reports problems as warnings
 def test_sb3_check_env(env_id):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # SB3's checker reports problems as warnings: none are expected
-        sb3_check_env(gym.make(env_id), warn=True)
+    sb3_check_env(gym.make(env_id), warn=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Seeding: reset(seed=s) must give the task generator and the inner env independent streams
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _uniforms(state: dict[str, Any], n: int) -> np.ndarray:
+    """The first ``n`` uniforms of a generator restored to the bit-generator ``state``."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator).uniform(size=n)
+
+
+@pytest.mark.parametrize("env_id", _params(REGISTERED_META_IDS))
+def test_reset_seed_gives_tasks_and_the_inner_env_different_random_numbers(env_id, monkeypatch):
+    env = gym.make(env_id)
+    base = env.unwrapped
+    task_states: list[dict[str, Any]] = []
+    env_states: list[dict[str, Any]] = []
+    sample_task, np_random = base.sample_task, seeding.np_random
+
+    def spy_sample_task(rng: np.random.Generator) -> Any:
+        task_states.append(copy.deepcopy(rng.bit_generator.state))
+        return sample_task(rng)
+
+    def spy_np_random(seed: int | None = None) -> tuple[np.random.Generator, Any]:
+        rng, used = np_random(seed)  # what gym.Env.reset(seed=...) seeds the env's np_random with
+        if seed is not None:
+            env_states.append(copy.deepcopy(rng.bit_generator.state))
+        return rng, used
+
+    monkeypatch.setattr(base, "sample_task", spy_sample_task)
+    monkeypatch.setattr(seeding, "np_random", spy_np_random)
+    for seed in (0, 123):
+        task_states.clear()
+        env_states.clear()
+        env.reset(seed=seed)
+        assert len(task_states) == 1
+        assert env_states, "reset(seed=...) must seed the inner env too, or its trajectories are not reproducible"
+        task_draws = _uniforms(task_states[0], 16)
+        for state in env_states:
+            # Not the same stream, nor the same stream shifted by what the env draws before the task is sampled.
+            assert not np.isin(task_draws, _uniforms(state, 256)).any(), (env_id, seed)
+
+
+class BernoulliBandit(gym.Env, TaskDistribution):
+    """A user's own task family: a 5-armed Bernoulli bandit whose task is the arms' success probabilities."""
+
+    n_arms = 5
+
+    def __init__(self):
+        self.action_space = spaces.Discrete(self.n_arms)
+        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
+        self.task_space = spaces.Box(0.0, 1.0, (self.n_arms,), np.float32)
+        self.probabilities = np.full(self.n_arms, 0.5)
+
+    def sample_task(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(size=self.n_arms)
+
+    def set_task(self, task: Any) -> None:
+        self.probabilities = np.asarray(task, dtype=np.float64)
+
+    def task_descriptor(self) -> np.ndarray:
+        return self.probabilities.astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: Any):
+        reward = float(self.np_random.uniform() < self.probabilities[int(action)])
+        return np.zeros(1, np.float32), reward, False, False, {}
+
+
+def make_bandit(n_episodes: int = 2, steps: int = 10) -> MetaEpisodeWrapper:
+    return MetaEpisodeWrapper(gym.wrappers.TimeLimit(BernoulliBandit(), steps), n_episodes=n_episodes)
+
+
+def test_bandit_arm_probabilities_are_not_the_envs_next_uniforms():
+    env = make_bandit()
+    env.reset(seed=123)
+    # Were they equal, pulling arm i at step i would compare a number with itself and never pay.
+    assert not np.allclose(env.task, env.unwrapped.np_random.uniform(size=BernoulliBandit.n_arms))
+
+
+def _bandit_run(seed: int) -> tuple[list[np.ndarray], list[float]]:
+    """Tasks and rewards of two meta-episodes (the second continues the seeded streams) pulling the arms in turn."""
+    env = make_bandit(n_episodes=2, steps=10)
+    tasks, rewards = [], []
+    for meta_episode in range(2):
+        env.reset(seed=seed if meta_episode == 0 else None)
+        tasks.append(env.task.copy())
+        rewards += [env.step(t % BernoulliBandit.n_arms)[1] for t in range(20)]
+    return tasks, rewards
+
+
+def test_reset_seed_reproduces_tasks_and_rewards_and_other_seeds_give_other_tasks():
+    (tasks, rewards), (tasks_again, rewards_again), (other_tasks, _) = _bandit_run(7), _bandit_run(7), _bandit_run(8)
+    np.testing.assert_array_equal(np.stack(tasks), np.stack(tasks_again))
+    assert rewards == rewards_again
+    assert 0 < sum(rewards) < len(rewards)  # the rewards are random draws, so comparing them means something
+    assert not np.array_equal(tasks[0], other_tasks[0]) and not np.array_equal(tasks[1], other_tasks[1])
 
 
 @pytest.mark.parametrize("env_id", META_IDS)
