@@ -238,7 +238,11 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             num_layers=n_gru_layers,
             latent_dim=latent_dim,
         ).to(self.device)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+        self._build_inference_module()
+        # The inference module (task-inference policies) is trained by its own optimiser in MetaRecurrentPPO.
+        inference = {id(p) for p in self.inference_parameters()}
+        trained_here = [p for p in self.parameters() if id(p) not in inference]
+        self.optimizer = self.optimizer_class(trained_here, lr=lr_schedule(1), **self.optimizer_kwargs)
 
     @classmethod
     def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
@@ -335,6 +339,39 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         latent_pi, latent_vf = self.mlp_extractor(*head_inputs)
         distribution = self._get_action_dist_from_latent(latent_pi)
         return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
+
+    def evaluate_actions_and_losses(
+        self,
+        obs: PyTorchObs,
+        actions: th.Tensor,
+        lstm_states: RNNStates,
+        episode_starts: th.Tensor,
+        mask: th.Tensor,
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """:meth:`evaluate_actions` and the policy's auxiliary losses from the same pass, by name.
+
+        ``mask`` is True on real steps and False on the padding of RecurrentPPO's sequences; auxiliary losses
+        average over real steps only. The end-to-end policies have none; task-inference policies add theirs, and
+        :class:`~sb3_hypernet.MetaRecurrentPPO` adds every term to the PPO loss and logs it.
+        """
+        values, log_prob, entropy = self.evaluate_actions(obs, actions, lstm_states, episode_starts)
+        return values, log_prob, entropy, {}
+
+    def _build_inference_module(self) -> None:
+        """Hook for modules trained by auxiliary losses (task inference), built after the encoder and before the
+        optimiser; none here."""
+
+    def inference_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by the auxiliary losses alone, on :class:`~sb3_hypernet.MetaRecurrentPPO`'s inference
+        optimiser (and never by ``self.optimizer``); none for the end-to-end policies."""
+        return []
+
+    def gradient_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The modules whose gradient norms the reference implementation clips separately (SPEC 10): the trajectory
+        encoder (with any inference module) and the actor-critic (everything else)."""
+        encoder = [*self.lstm_actor.parameters(), *self.inference_parameters()]
+        in_encoder = {id(p) for p in encoder}
+        return {"encoder": encoder, "actor_critic": [p for p in self.parameters() if id(p) not in in_encoder]}
 
     def set_training_mode(self, mode: bool) -> None:
         # A rollout starts with the switch to eval mode: the states the previous rollout saw (and the update

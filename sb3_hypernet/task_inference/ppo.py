@@ -1,0 +1,206 @@
+"""``MetaRecurrentPPO``: sb3-contrib's RecurrentPPO with what the meta-RL methods need beyond its update.
+
+RecurrentPPO's ``train()`` has no hook for auxiliary losses, a second optimiser, another value loss or per-module
+gradient clipping (SPEC 8, 10), so this subclass overrides it; everything else (rollouts, buffers, schedules,
+saving) is RecurrentPPO's. With its defaults it performs exactly RecurrentPPO's update.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.type_aliases import RecurrentDictRolloutBufferSamples
+from stable_baselines3.common.utils import explained_variance
+
+#: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
+VALUE_LOSSES = ("mse", "huber_clipped")
+
+
+def clipped_huber_value_loss(
+    values: th.Tensor, old_values: th.Tensor, returns: th.Tensor, clip_range: float, mask: th.Tensor
+) -> th.Tensor:
+    """The reference implementation's value loss (VariBAD's PPO; SPEC 10), averaged over the real steps of ``mask``.
+
+    ``0.5 * max(Huber(v - R), Huber(v_old + clip(v - v_old, -eps, eps) - R))`` with ``eps`` the PPO clip range and
+    Huber the smooth L1 loss with threshold 1.
+    """
+    clipped = old_values + th.clamp(values - old_values, -clip_range, clip_range)
+    unclipped_loss = F.smooth_l1_loss(values, returns, reduction="none")
+    clipped_loss = F.smooth_l1_loss(clipped, returns, reduction="none")
+    return 0.5 * th.max(unclipped_loss, clipped_loss)[mask].mean()
+
+
+class MetaRecurrentPPO(RecurrentPPO):
+    """RecurrentPPO for meta-RL policies: auxiliary losses, the reference's value loss, per-module gradient clipping.
+
+    NeurIPS 2023, section 3.3 and appendix 8.1-8.3; SPEC 3 and 10. Differences from ``RecurrentPPO.train``:
+
+    - the policy's auxiliary losses (:meth:`~sb3_hypernet.MetaRecurrentPolicy.evaluate_actions_and_losses`, e.g.
+      task inference) join the loss, each logged as ``train/aux_<name>``; the policy's
+      :meth:`~sb3_hypernet.MetaRecurrentPolicy.inference_parameters` are stepped by their own Adam (eps 1e-8) at
+      ``inference_learning_rate``, the rest by the policy's optimiser. Which loss reaches which parameters is the
+      policy's business (its stop-gradients); the algorithm only sums, steps and logs.
+    - ``value_loss="huber_clipped"``: :func:`clipped_huber_value_loss` instead of SB3's squared error;
+    - ``clip_grad_per_module=True``: the gradient norm of each of the policy's
+      :meth:`~sb3_hypernet.MetaRecurrentPolicy.gradient_groups` (encoder, actor-critic) is clipped to
+      ``max_grad_norm`` separately instead of one global norm.
+
+    Policies without these methods (sb3-contrib's own) train exactly as with RecurrentPPO.
+
+    :param value_loss: ``"mse"`` (SB3) or ``"huber_clipped"`` (reference implementation)
+    :param clip_grad_per_module: clip each gradient group's norm separately (reference implementation)
+    :param inference_learning_rate: learning rate of the policy's inference module (1e-3 as in NeurIPS 8.2)
+    :param kwargs: everything RecurrentPPO takes
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        value_loss: str = "mse",
+        clip_grad_per_module: bool = False,
+        inference_learning_rate: float = 1e-3,
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ):
+        if value_loss not in VALUE_LOSSES:
+            raise ValueError(f"value_loss must be one of {', '.join(map(repr, VALUE_LOSSES))}, got {value_loss!r}")
+        self.value_loss = value_loss
+        self.clip_grad_per_module = bool(clip_grad_per_module)
+        self.inference_learning_rate = float(inference_learning_rate)
+        self.inference_optimizer: th.optim.Optimizer | None = None
+        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self.clip_grad_per_module and not hasattr(self.policy, "gradient_groups"):
+            raise ValueError(
+                f"clip_grad_per_module needs a policy with gradient_groups() (an sb3_hypernet policy); "
+                f"{type(self.policy).__name__} has none"
+            )
+        inference = self._inference_parameters()
+        if inference:
+            self.inference_optimizer = th.optim.Adam(inference, lr=self.inference_learning_rate, eps=1e-8)
+
+    def _inference_parameters(self) -> list[th.nn.Parameter]:
+        return self.policy.inference_parameters() if hasattr(self.policy, "inference_parameters") else []
+
+    def _excluded_save_params(self) -> list[str]:
+        # Saved as a state dict (below), rebuilt by _setup_model on load.
+        return [*super()._excluded_save_params(), "inference_optimizer"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        if self.inference_optimizer is not None:
+            state_dicts = [*state_dicts, "inference_optimizer"]
+        return state_dicts, variables
+
+    def _minibatch_loss(
+        self, batch: RecurrentDictRolloutBufferSamples, clip_range: float, clip_range_vf: float | None
+    ) -> tuple[th.Tensor, dict[str, float], float]:
+        """RecurrentPPO's loss on a minibatch (with this class's value loss and auxiliary terms), its logged
+        terms, and the approximate KL divergence for early stopping."""
+        actions = batch.actions
+        if isinstance(self.action_space, spaces.Discrete):
+            actions = batch.actions.long().flatten()
+        mask = batch.mask > 1e-8
+        if hasattr(self.policy, "evaluate_actions_and_losses"):
+            values, log_prob, entropy, auxiliary = self.policy.evaluate_actions_and_losses(
+                batch.observations, actions, batch.lstm_states, batch.episode_starts, mask
+            )
+        else:
+            values, log_prob, entropy = self.policy.evaluate_actions(
+                batch.observations, actions, batch.lstm_states, batch.episode_starts
+            )
+            auxiliary = {}
+        values = values.flatten()
+        advantages = batch.advantages
+        if self.normalize_advantage:
+            advantages = (advantages - advantages[mask].mean()) / (advantages[mask].std() + 1e-8)
+        ratio = th.exp(log_prob - batch.old_log_prob)
+        policy_loss_1 = advantages * ratio
+        policy_loss_2 = advantages * th.clamp(ratio, 1 - clip_range, 1 + clip_range)
+        policy_loss = -th.mean(th.min(policy_loss_1, policy_loss_2)[mask])
+        if self.value_loss == "huber_clipped":  # differs: the reference's value loss
+            value_loss = clipped_huber_value_loss(values, batch.old_values, batch.returns, clip_range, mask)
+        else:
+            values_pred = values
+            if clip_range_vf is not None:
+                values_pred = batch.old_values + th.clamp(values - batch.old_values, -clip_range_vf, clip_range_vf)
+            value_loss = th.mean(((batch.returns - values_pred) ** 2)[mask])
+        entropy_loss = -th.mean(-log_prob[mask]) if entropy is None else -th.mean(entropy[mask])
+        loss = policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss
+        loss = loss + sum(auxiliary.values(), th.zeros((), device=loss.device))  # differs: auxiliary losses
+        with th.no_grad():
+            log_ratio = log_prob - batch.old_log_prob
+            approx_kl_div = th.mean(((th.exp(log_ratio) - 1) - log_ratio)[mask]).item()
+        logged = {
+            "policy_gradient_loss": policy_loss.item(),
+            "value_loss": value_loss.item(),
+            "entropy_loss": entropy_loss.item(),
+            "clip_fraction": th.mean((th.abs(ratio - 1) > clip_range).float()[mask]).item(),
+            **{f"aux_{name}": term.item() for name, term in auxiliary.items()},
+        }
+        return loss, logged, approx_kl_div
+
+    def _step(self, loss: th.Tensor) -> None:
+        """Backward pass, gradient clipping (global or per module) and both optimisers' steps."""
+        optimizers = [self.policy.optimizer, *([self.inference_optimizer] if self.inference_optimizer else [])]
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()
+        if self.clip_grad_per_module:  # differs: each module's norm clipped on its own
+            for parameters in self.policy.gradient_groups().values():
+                th.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
+        else:
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        for optimizer in optimizers:
+            optimizer.step()
+
+    def train(self) -> None:
+        """RecurrentPPO's update with the differences listed in the class docstring."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        clip_range = self.clip_range(self._current_progress_remaining)
+        clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(self._current_progress_remaining)
+        logs: dict[str, list[float]] = defaultdict(list)
+        approx_kl_divs: list[float] = []
+        loss = th.zeros(())
+        continue_training = True
+        for epoch in range(self.n_epochs):
+            approx_kl_divs = []
+            for batch in self.rollout_buffer.get(self.batch_size):
+                loss, logged, approx_kl_div = self._minibatch_loss(batch, clip_range, clip_range_vf)
+                for name, value in logged.items():
+                    logs[name].append(value)
+                approx_kl_divs.append(approx_kl_div)
+                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                    continue_training = False
+                    if self.verbose >= 1:
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                    break
+                self._step(loss)
+            self._n_updates += 1
+            if not continue_training:
+                break
+
+        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
+        for name, values in logs.items():
+            self.logger.record(f"train/{name}", np.mean(values))
+        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/explained_variance", explained_var)
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
