@@ -3,7 +3,7 @@
 from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
 from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
-from sb3_hypernet.task_inference import MetaRecurrentPPO
+from sb3_hypernet.task_inference import MetaRecurrentPPO, TINaivePolicy
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "RNNPolicy",
     "RNNSPolicy",
     "RandomPolicy",
+    "TINaivePolicy",
     "TaskDistribution",
     "evaluate_meta_policy",
     "load_meta_model",

@@ -114,19 +114,27 @@ class MetaPolicyHead(nn.Module, abc.ABC):
     latent-gradient diagnostics measure (NeurIPS 2023, section 5).
 
     :param spec: what the head is built for
-    :param latent_embedding_dim: size of the condition embedding
+    :param latent_embedding_dim: size of the condition embedding; ``None`` takes the condition as it is (the
+        task-inference policies embed their belief or task themselves)
     """
 
     #: True when the head produces the distribution parameters and the value itself (no action_net/value_net).
     generates_outputs: ClassVar[bool] = False
 
-    def __init__(self, spec: HeadSpec, latent_embedding_dim: int = 25):
+    def __init__(self, spec: HeadSpec, latent_embedding_dim: int | None = 25):
         super().__init__()
         self.spec = spec
-        self.latent_embedding = nn.Sequential(nn.Linear(spec.condition_dim, latent_embedding_dim), nn.Tanh())
+        self.latent_embedding = (
+            nn.Identity()
+            if latent_embedding_dim is None
+            else nn.Sequential(nn.Linear(spec.condition_dim, latent_embedding_dim), nn.Tanh())
+        )
 
     @property
     def latent_embedding_dim(self) -> int:
+        """Size of what the networks read of the condition."""
+        if isinstance(self.latent_embedding, nn.Identity):
+            return self.spec.condition_dim
         return self.latent_embedding[0].out_features
 
     def embed(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
@@ -173,7 +181,7 @@ class RNNHead(_PlainHead):
     """RL2 (NeurIPS 3.2, "RNN"): actor and critic MLPs on the condition embedding only; the state reaches the
     policy only through the GRU."""
 
-    def __init__(self, spec: HeadSpec, latent_embedding_dim: int = 25):
+    def __init__(self, spec: HeadSpec, latent_embedding_dim: int | None = 25):
         super().__init__(spec, latent_embedding_dim)
         self._build_mlps(self.latent_embedding_dim)
 
@@ -194,7 +202,7 @@ class StateHead(MetaPolicyHead):
     def __init__(
         self,
         spec: HeadSpec,
-        latent_embedding_dim: int = 25,
+        latent_embedding_dim: int | None = 25,
         state_embedding_dim: int = 256,
         normalize_state: bool = True,
     ):
@@ -226,7 +234,7 @@ class RNNSHead(StateHead, _PlainHead):
     def __init__(
         self,
         spec: HeadSpec,
-        latent_embedding_dim: int = 25,
+        latent_embedding_dim: int | None = 25,
         state_embedding_dim: int = 256,
         normalize_state: bool = True,
     ):
@@ -288,7 +296,7 @@ class HyperNetworkHead(ConditionedHead):
     def __init__(
         self,
         spec: HeadSpec,
-        latent_embedding_dim: int = 25,
+        latent_embedding_dim: int | None = 25,
         state_embedding_dim: int = 256,
         normalize_state: bool = True,
         hyper_init: str = "bias",
@@ -312,7 +320,7 @@ class FiLMHead(ConditionedHead):
     def __init__(
         self,
         spec: HeadSpec,
-        latent_embedding_dim: int = 25,
+        latent_embedding_dim: int | None = 25,
         state_embedding_dim: int = 256,
         normalize_state: bool = True,
         hyper_init: str = "bias",

@@ -72,10 +72,18 @@ def _check_sizes(
     return arch
 
 
-def _named_parameters(klass: type) -> set[str]:
-    """Keyword parameters named in ``klass``'s constructor (not ``**kwargs``)."""
-    parameters = inspect.signature(klass).parameters.values()
-    return {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+def _named_parameters(klass: type, up_to: type | None = None) -> set[str]:
+    """Keyword parameters named in ``klass``'s constructor, following ``**kwargs`` into base classes as far as
+    ``up_to`` (included; without it, ``klass``'s own constructor only)."""
+    names: set[str] = set()
+    for base in klass.__mro__:
+        if "__init__" not in base.__dict__:
+            continue
+        parameters = inspect.signature(base.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
+        if up_to is None or base is up_to or not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names
 
 
 #: sb3-contrib's RecurrentActorCriticPolicy keywords that these policies do not take, and what to do instead.
@@ -201,15 +209,16 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         )
         # Read by _build_mlp_extractor, which the parent constructor calls.
         is_discrete = isinstance(action_space, spaces.Discrete)
+        condition_dim, head_embedding_dim = self._head_condition(latent_dim, latent_embedding_dim)
         self._head_spec = HeadSpec(
-            condition_dim=2 * latent_dim,
+            condition_dim=condition_dim,
             state_dim=get_flattened_obs_dim(observation_space["obs"]),
             action_dim=int(action_space.n) if is_discrete else int(spaces.flatdim(action_space)),
             action_kind="categorical" if is_discrete else "gaussian",
             net_arch=arch,
             activation_fn=activation_fn,
         )
-        self._head_kwargs = dict(latent_embedding_dim=latent_embedding_dim, **head_kwargs)
+        self._head_kwargs = dict(latent_embedding_dim=head_embedding_dim, **head_kwargs)
 
         super().__init__(
             observation_space,
@@ -252,7 +261,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         if not unknown:
             return
         positional = {"observation_space", "action_space", "lr_schedule"}
-        accepted = sorted((_named_parameters(cls) | accepted_by_head) - positional)
+        accepted = sorted((_named_parameters(cls, up_to=MetaRecurrentPolicy) | accepted_by_head) - positional)
         hints = []
         for key in unknown:
             if key in _RECURRENT_PPO_KEYWORDS:
@@ -264,6 +273,11 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             f"{cls.__name__} got unknown policy keyword argument(s) {', '.join(hints)}. "
             f"It accepts: {', '.join(accepted)}."
         )
+
+    def _head_condition(self, latent_dim: int, latent_embedding_dim: int) -> tuple[int, int | None]:
+        """(size of the head's condition input, size of the head's own embedding of it, or None for none): here the
+        GRU latent, embedded by the head as ``tanh(Linear(latent, latent_embedding_dim))``."""
+        return 2 * latent_dim, latent_embedding_dim
 
     def _build_mlp_extractor(self) -> None:
         self.mlp_extractor = self.head_class(self._head_spec, **self._head_kwargs)
@@ -287,13 +301,28 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     # sb3-contrib's four entry points are overridden (each a few lines) because with a shared LSTM it detaches
     # the critic from it; here both losses train the shared encoder, as in the reference implementation.
+    def _encode_latent(
+        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, tuple[th.Tensor, th.Tensor]]:
+        """(flattened meta-episode features, GRU latent, new recurrent state)."""
+        features = self.extract_features(obs, self.features_extractor)
+        latent, new_state = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        return features, latent, new_state
+
     def _encode(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
     ) -> tuple[tuple[th.Tensor, th.Tensor], tuple[th.Tensor, th.Tensor]]:
         """((condition, state) for the head, new recurrent state)."""
-        features = self.extract_features(obs, self.features_extractor)
-        latent, new_state = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        features, latent, new_state = self._encode_latent(obs, lstm_states, episode_starts)
         return self._head_inputs(features, latent), new_state
+
+    def _evaluate_head(
+        self, head_inputs: tuple[th.Tensor, th.Tensor], actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Values, log-probabilities of ``actions`` and entropies from the head's inputs."""
+        latent_pi, latent_vf = self.mlp_extractor(*head_inputs)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
 
     def forward(
         self,
@@ -336,9 +365,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Values, log-probabilities of ``actions`` and entropies over a batch of sequences."""
         head_inputs, _ = self._encode(obs, lstm_states.pi, episode_starts)
-        latent_pi, latent_vf = self.mlp_extractor(*head_inputs)
-        distribution = self._get_action_dist_from_latent(latent_pi)
-        return self.value_net(latent_vf), distribution.log_prob(actions), distribution.entropy()
+        return self._evaluate_head(head_inputs, actions)
 
     def evaluate_actions_and_losses(
         self,

@@ -1,0 +1,215 @@
+"""Task-inference policies (TI Naive so far): stop-gradients, the KL term and its priors, the target, masking of
+padded steps, the acting policy's independence of the task entry, errors, training and save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch as th
+from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.utils import obs_as_tensor
+
+import envs  # noqa: F401
+from sb3_hypernet import MetaRecurrentPPO, TINaivePolicy
+from sb3_hypernet.task_inference import gaussian_kl
+
+SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, decoder_layers=[8])
+N_SEQ, LENGTH = 3, 6
+
+
+def make(expose_task: bool = True, algo: type = MetaRecurrentPPO, **kwargs) -> MetaRecurrentPPO:
+    env = make_vec_env("GridNavi-v0", n_envs=2, seed=0, env_kwargs=dict(expose_task=expose_task))
+    defaults = dict(n_steps=60, batch_size=40, n_epochs=2, seed=0, learning_rate=1e-3, policy_kwargs=SMALL)
+    return algo(TINaivePolicy, env, **{**defaults, **kwargs})
+
+
+def sequences(model) -> tuple[dict[str, th.Tensor], th.Tensor, RNNStates, th.Tensor]:
+    """N_SEQ sequences of LENGTH steps as RecurrentPPO lays them out (sequence-major), with actions, random initial
+    states and the first sequence starting a meta-episode."""
+    env = model.get_env()
+    env.seed(0)
+    obs = env.reset()
+    rng = np.random.default_rng(0)
+    steps = []
+    for _ in range(N_SEQ * LENGTH // env.num_envs + 1):
+        steps.append(obs)
+        obs, *_ = env.step(rng.integers(0, 5, env.num_envs))
+    flat = {key: np.concatenate([step[key] for step in steps])[: N_SEQ * LENGTH] for key in steps[0]}
+    observations = obs_as_tensor(flat, "cpu")
+    actions = th.as_tensor(rng.integers(0, 5, N_SEQ * LENGTH)).float()
+    hidden = th.randn(1, N_SEQ, 16, generator=th.Generator().manual_seed(0))
+    starts = th.zeros(N_SEQ * LENGTH)
+    starts[0] = 1.0
+    return observations, actions, RNNStates((hidden, hidden), (hidden, hidden)), starts
+
+
+def losses_and_outputs(model, mask=None, observations=None):
+    obs, actions, states, starts = sequences(model)
+    obs = observations or obs
+    mask = th.ones(N_SEQ * LENGTH, dtype=th.bool) if mask is None else mask
+    th.manual_seed(1)  # the bottleneck's sample
+    return model.policy.evaluate_actions_and_losses(obs, actions.long(), states, starts, mask)
+
+
+def gradients(policy, loss: th.Tensor) -> dict[str, float]:
+    """Gradient norm of ``loss`` for each module of the task-inference policy."""
+    modules = {
+        "encoder": policy.lstm_actor,
+        "decoder": policy.decoder,
+        "belief_projection": policy.belief_projection,
+        "head": policy.mlp_extractor,
+        "outputs": th.nn.ModuleList([policy.action_net, policy.value_net]),
+    }
+    parameters = {name: list(module.parameters()) for name, module in modules.items()}
+    grads = th.autograd.grad(loss, [p for ps in parameters.values() for p in ps], allow_unused=True, retain_graph=True)
+    norms, i = {}, 0
+    for name, ps in parameters.items():
+        chunk = [g for g in grads[i : i + len(ps)] if g is not None]
+        norms[name] = float(sum(g.pow(2).sum() for g in chunk)) ** 0.5 if chunk else 0.0
+        i += len(ps)
+    return norms
+
+
+def test_stop_gradients_separate_the_inference_module_from_the_policy():
+    model = make()
+    values, log_prob, entropy, losses = losses_and_outputs(model)
+    ppo = gradients(model.policy, values.sum() + log_prob.sum() + entropy.sum())
+    assert ppo["encoder"] == 0.0 and ppo["decoder"] == 0.0  # the PPO loss never reaches the inference module
+    assert ppo["belief_projection"] > 0 and ppo["head"] > 0 and ppo["outputs"] > 0
+    inference = gradients(model.policy, losses["target"] + losses["kl"])
+    assert inference["belief_projection"] == inference["head"] == inference["outputs"] == 0.0  # nor the reverse
+    assert inference["encoder"] > 0 and inference["decoder"] > 0
+    assert gradients(model.policy, losses["kl"])["encoder"] > 0
+
+
+def test_gaussian_kl_is_the_closed_form():
+    g = th.Generator().manual_seed(0)
+    mean, prior_mean = th.randn(7, 4, generator=g), th.randn(7, 4, generator=g)
+    logvar, prior_logvar = th.randn(7, 4, generator=g), th.randn(7, 4, generator=g)
+    expected = th.distributions.kl_divergence(
+        th.distributions.Normal(mean, th.exp(0.5 * logvar)),
+        th.distributions.Normal(prior_mean, th.exp(0.5 * prior_logvar)),
+    ).sum(-1)
+    assert th.allclose(gaussian_kl(mean, logvar, prior_mean, prior_logvar), expected, atol=1e-5)
+    assert th.allclose(gaussian_kl(mean, logvar, mean, logvar), th.zeros(7), atol=1e-6)
+
+
+def test_kl_prior_is_the_previous_posterior_and_standard_normal_at_a_meta_episode_start():
+    model = make()
+    policy = model.policy
+    obs, _, states, starts = sequences(model)
+    with th.no_grad():
+        _, latent, _ = policy._encode_latent(obs, states.pi, starts)
+        initial = policy.lstm_actor.to_latent(states.pi[0][-1])  # the posterior of the step before each sequence
+
+    def kl_at(step: int) -> float:
+        mask = th.zeros(N_SEQ * LENGTH, dtype=th.bool)
+        mask[step] = True
+        with th.no_grad():
+            return policy.inference_losses(obs, latent, states.pi, starts, mask)["kl"].item()
+
+    def expected(step: int, prior: th.Tensor) -> float:
+        return gaussian_kl(*latent[step].chunk(2), *prior.chunk(2)).item()
+
+    assert kl_at(0) == pytest.approx(expected(0, th.zeros(6)), rel=1e-5)  # meta-episode start: N(0, I)
+    assert kl_at(LENGTH) == pytest.approx(expected(LENGTH, initial[1]), rel=1e-5)  # continues a meta-episode
+    assert kl_at(LENGTH + 3) == pytest.approx(expected(LENGTH + 3, latent[LENGTH + 2]), rel=1e-5)
+    assert expected(LENGTH, initial[1]) != pytest.approx(expected(LENGTH, th.zeros(6)))
+
+
+def test_target_is_the_task_descriptor():
+    model = make()
+    obs, *_ = sequences(model)
+    target = model.policy.inference_target(obs)
+    assert target.shape == (N_SEQ * LENGTH, 2)
+    assert th.equal(target, obs["task"])
+    assert model.policy.decoder(th.zeros(5, 3)).shape == (5, 2)
+    # The loss is the squared error to that target.
+    policy = model.policy
+    _, _, _, losses = losses_and_outputs(model)
+    with th.no_grad():
+        obs, _, states, starts = sequences(model)
+        _, latent, _ = policy._encode_latent(obs, states.pi, starts)
+        mean, logvar = latent.chunk(2, dim=-1)
+        th.manual_seed(1)
+        z = mean + th.exp(0.5 * logvar) * th.randn_like(mean)
+        expected = (policy.decoder(z) - obs["task"]).pow(2).sum(-1).mean()
+    assert losses["target"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_padded_steps_do_not_change_the_inference_losses():
+    model = make()
+    mask = th.ones(N_SEQ * LENGTH, dtype=th.bool)
+    padded = [LENGTH - 1, 2 * LENGTH - 2, 2 * LENGTH - 1]  # sequences are padded at their end
+    mask[padded] = False
+    obs, *_ = sequences(model)
+    garbage = {key: value.clone() for key, value in obs.items()}
+    for key in garbage:
+        garbage[key][padded] = 7.0
+    clean = losses_and_outputs(model, mask)[3]
+    dirty = losses_and_outputs(model, mask, garbage)[3]
+    for name in ("target", "kl"):
+        assert dirty[name].item() == pytest.approx(clean[name].item(), rel=1e-6), name
+    unmasked = losses_and_outputs(model, None, garbage)[3]
+    assert unmasked["target"].item() != pytest.approx(clean["target"].item())
+
+
+def test_the_acting_policy_does_not_read_the_task_entry():
+    model = make(learning_rate=3e-3)
+    model.learn(120)
+    obs, _, states, starts = sequences(model)
+    changed = dict(obs, task=obs["task"] + 3.0)
+    policy = model.policy
+    with th.no_grad():
+        # Everything the acting path reads is unchanged (the logits alone can hide a dependence behind saturation).
+        features, latent, _ = policy._encode_latent(obs, states.pi, starts)
+        other_features, other_latent, _ = policy._encode_latent(changed, states.pi, starts)
+        assert th.equal(features, other_features) and th.equal(latent, other_latent)
+        a, _ = policy.get_distribution(obs, states.pi, starts)
+        b, _ = policy.get_distribution(changed, states.pi, starts)
+    assert th.equal(a.distribution.logits, b.distribution.logits)
+
+
+def test_an_env_without_the_task_entry_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"expose_task=True"):
+        make(expose_task=False)
+
+
+def test_plain_recurrent_ppo_is_a_clear_error():
+    model = make(algo=RecurrentPPO)
+    with pytest.raises(TypeError, match="MetaRecurrentPPO"):
+        model.learn(120)
+
+
+def test_training_lowers_the_target_loss_and_saves_and_loads(tmp_path):
+    model = make(learning_rate=1e-3, inference_learning_rate=1e-2)
+    before = losses_and_outputs(model)[3]["target"].item()
+    model.learn(1200)
+    after = losses_and_outputs(model)[3]["target"].item()
+    # Before the goal is found the best guess is the mean goal (squared error about 3.8): a real but bounded drop.
+    assert after < 0.8 * before, (before, after)
+    obs, _, states, starts = sequences(model)
+    model.save(tmp_path / "model.zip")
+    loaded = MetaRecurrentPPO.load(tmp_path / "model.zip")
+    assert type(loaded.policy) is TINaivePolicy
+    with th.no_grad():
+        for policy in (model.policy, loaded.policy):
+            policy.set_training_mode(False)
+        expected = model.policy.get_distribution(obs, states.pi, starts)[0].distribution.logits
+        assert th.equal(loaded.policy.get_distribution(obs, states.pi, starts)[0].distribution.logits, expected)
+    model.policy.save(str(tmp_path / "policy.pth"))
+    policy = TINaivePolicy.load(str(tmp_path / "policy.pth"))
+    assert policy._decoder_layers == [8] and policy.decoder[0].out_features == 8
+
+
+def test_unknown_keyword_lists_the_task_inference_keywords():
+    with pytest.raises(TypeError) as error:
+        make(policy_kwargs={**SMALL, "decoder_layer": [8]})
+    message = str(error.value)
+    assert "did you mean 'decoder_layers'" in message
+    accepted = set(message.split("It accepts: ")[1].rstrip(".").split(", "))
+    assert {"decoder_layers", "kl_weight", "gru_hidden_size", "state_embedding_dim"} <= accepted
+    with pytest.raises(ValueError, match="decoder_layers entries must be an integer >= 1"):
+        make(policy_kwargs={**SMALL, "decoder_layers": [0]})
