@@ -26,6 +26,7 @@ from sb3_hypernet.evaluation import (
     check_model_fits_env,
     evaluate_meta_policy,
     find_vecnormalize,
+    find_zoo_env_kwargs,
     load_meta_model,
     wrap_vecnormalize,
 )
@@ -43,7 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
     parser.add_argument("--n-envs", type=int, default=8, help="environments run in parallel")
     parser.add_argument(
-        "--env-kwargs", type=str, nargs="+", action=StoreDict, default={}, help="key:value for gym.make"
+        "--env-kwargs",
+        type=str,
+        nargs="+",
+        action=StoreDict,
+        default={},
+        help="key:value for gym.make, on top of those the rl_zoo3 run trained with",
     )
     parser.add_argument("--gym-packages", type=str, nargs="+", default=["envs"], help="modules that register envs")
     parser.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (default: rl_zoo3's, if any)")
@@ -95,8 +101,10 @@ def main(argv: list[str] | None = None) -> MetaEvaluation:
             args.model = find_zoo_model(args.log_folder, args.algo, args.env, args.exp_id)
         model = load_meta_model(args.model, device=args.device)
         n_envs = min(args.n_envs, args.n_meta_episodes)
+        # As rl_zoo3.enjoy: the env keyword arguments the run trained with, then those given here.
+        env_kwargs = {**find_zoo_env_kwargs(args.model), **args.env_kwargs}
         env = BaseAlgorithm._wrap_env(
-            DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)]), monitor_wrapper=False
+            DummyVecEnv([lambda: gym.make(args.env, **env_kwargs) for _ in range(n_envs)]), monitor_wrapper=False
         )
         check_model_fits_env(model, env, args.env)
         stats_path = args.vecnormalize or find_vecnormalize(args.model)

@@ -14,11 +14,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import yaml
+from rl_zoo3.utils import get_saved_hyperparams
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from sb3_hypernet.task_inference import MetaRecurrentPPO
 
 
 def bootstrap_ci(
@@ -69,7 +73,8 @@ class MetaEvaluation:
 
 
 def load_meta_model(path: str | os.PathLike, device: str = "auto") -> RecurrentPPO:
-    """Load a RecurrentPPO ``.zip``; a clear ``ValueError`` if the file holds another kind of model."""
+    """Load a RecurrentPPO or MetaRecurrentPPO ``.zip``; a clear ``ValueError`` if the file holds another kind of
+    model."""
     path = Path(path)
     if not path.exists() and path.with_suffix(".zip").exists():
         path = path.with_suffix(".zip")
@@ -83,7 +88,9 @@ def load_meta_model(path: str | os.PathLike, device: str = "auto") -> RecurrentP
             f"{path} holds a model with policy {name!r}, not a recurrent policy: meta-episode evaluation needs a "
             "RecurrentPPO model (e.g. trained with --algo ppo_lstm and an sb3_hypernet policy)."
         )
-    return RecurrentPPO.load(path, device=device)
+    # MetaRecurrentPPO saves its own options (and perhaps an inference optimiser): load it as what it is.
+    algorithm = MetaRecurrentPPO if "inference_learning_rate" in data else RecurrentPPO
+    return algorithm.load(path, device=device)
 
 
 def check_model_fits_env(model: BaseAlgorithm, env: VecEnv | gym.Env, env_name: str = "the environment") -> None:
@@ -206,6 +213,19 @@ class RandomPolicy:
     ) -> tuple[np.ndarray, None]:
         n = len(next(iter(observation.values())))
         return np.stack([self.action_space.sample() for _ in range(n)]), None
+
+
+def find_zoo_env_kwargs(model_path: str | os.PathLike) -> dict[str, Any]:
+    """The env keyword arguments an rl_zoo3 run trained with (its config's ``env_kwargs``, then its command line's),
+    read from ``<model without .zip>/config.yml`` and ``args.yml`` as ``rl_zoo3.enjoy`` reads them; {} if none."""
+    run_folder = Path(model_path).with_suffix("")
+    saved, _ = get_saved_hyperparams(str(run_folder))
+    env_kwargs = dict(saved.get("env_kwargs") or {})
+    args_file = run_folder / "args.yml"
+    if args_file.is_file():
+        with open(args_file) as file:
+            env_kwargs.update(yaml.load(file, Loader=yaml.UnsafeLoader).get("env_kwargs") or {})
+    return env_kwargs
 
 
 def find_vecnormalize(model_path: str | os.PathLike) -> Path | None:

@@ -72,16 +72,16 @@ def _check_sizes(
     return arch
 
 
-def _named_parameters(klass: type, up_to: type | None = None) -> set[str]:
-    """Keyword parameters named in ``klass``'s constructor, following ``**kwargs`` into base classes as far as
-    ``up_to`` (included; without it, ``klass``'s own constructor only)."""
+def constructor_keywords(klass: type, stop_at: type | None = None) -> set[str]:
+    """Keyword parameters named in ``klass``'s constructor, following ``**kwargs`` into base classes until one
+    takes no ``**kwargs`` or is ``stop_at``."""
     names: set[str] = set()
     for base in klass.__mro__:
         if "__init__" not in base.__dict__:
             continue
         parameters = inspect.signature(base.__init__).parameters.values()
         names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
-        if up_to is None or base is up_to or not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        if base is stop_at or not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return names
 
@@ -256,12 +256,12 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     @classmethod
     def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
         """``TypeError`` for keywords neither the policy nor its head takes, with the closest accepted name."""
-        accepted_by_head = _named_parameters(cls.head_class) - {"spec"}
+        accepted_by_head = constructor_keywords(cls.head_class) - {"spec"}
         unknown = sorted(set(head_kwargs) - accepted_by_head)
         if not unknown:
             return
         positional = {"observation_space", "action_space", "lr_schedule"}
-        accepted = sorted((_named_parameters(cls, up_to=MetaRecurrentPolicy) | accepted_by_head) - positional)
+        accepted = sorted((constructor_keywords(cls, stop_at=MetaRecurrentPolicy) | accepted_by_head) - positional)
         hints = []
         for key in unknown:
             if key in _RECURRENT_PPO_KEYWORDS:

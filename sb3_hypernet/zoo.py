@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import inspect
 import io
 import os
 from typing import Any
@@ -23,6 +22,12 @@ from rl_zoo3.exp_manager import ExperimentManager
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_hypernet.policies import constructor_keywords
+from sb3_hypernet.task_inference import MetaRecurrentPPO
+
+#: The algorithms this package adds to rl_zoo3's --algo choices.
+ALGORITHMS = {"meta_ppo_lstm": MetaRecurrentPPO}
 
 #: Keys rl_zoo3 interprets itself; every other key of an entry goes to the algorithm's constructor.
 ZOO_KEYS = frozenset(
@@ -42,10 +47,20 @@ ZOO_KEYS = frozenset(
 )
 
 
+def register_algorithms() -> None:
+    """Add :data:`ALGORITHMS` to rl_zoo3's table (``rl_zoo3.ALGOS``), as ``python -m sb3_hypernet.train`` does before
+    zoo reads its command line."""
+    for name, algorithm in ALGORITHMS.items():
+        ALGOS.setdefault(name, algorithm)
+
+
+register_algorithms()
+
+
 def _algorithm_keys(algo: str) -> set[str]:
     if algo not in ALGOS:
         raise ValueError(f"unknown rl_zoo3 algorithm {algo!r}; registered: {', '.join(sorted(ALGOS))}")
-    return set(inspect.signature(ALGOS[algo].__init__).parameters) - {"self", "env"}
+    return constructor_keywords(ALGOS[algo]) - {"env"}
 
 
 def check_hyperparams(hyperparams: dict[str, Any], where: str, algo: str = "ppo_lstm") -> None:

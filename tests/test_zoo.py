@@ -22,14 +22,16 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from sb3_hypernet import MetaEpisodeLogger, RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet import MetaEpisodeLogger, MetaRecurrentPPO, RNNHNPolicy, RNNPolicy, RNNSPolicy, TINaivePolicy
 from sb3_hypernet.evaluate import main as evaluate_main
-from sb3_hypernet.evaluation import find_vecnormalize
+from sb3_hypernet.evaluation import find_vecnormalize, load_meta_model
 from sb3_hypernet.zoo import build_model, load_hyperparams
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "zoo_configs"
-CONFIGS = {"rnn.yml": RNNPolicy, "rnn_s.yml": RNNSPolicy, "rnn_hn.yml": RNNHNPolicy}
+CONFIGS = {"rnn.yml": RNNPolicy, "rnn_s.yml": RNNSPolicy, "rnn_hn.yml": RNNHNPolicy, "ti_naive.yml": TINaivePolicy}
+#: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
+CONFIG_ALGOS = {"ti_naive.yml": "meta_ppo_lstm"}
 GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
 N_INNER = 4
 # Small networks for fast tests (rl_zoo3 -params replaces policy_kwargs as a whole); RNNPolicy has no state embedding.
@@ -71,7 +73,7 @@ def test_config_files_present():
 @pytest.mark.parametrize("env_id", GRID_ENVS)
 @pytest.mark.parametrize("conf", sorted(CONFIGS))
 def test_config_entries_have_the_gridworld_settings(conf, env_id):
-    hp = load_hyperparams(CONFIG_DIR / conf, env_id)
+    hp = load_hyperparams(CONFIG_DIR / conf, env_id, CONFIG_ALGOS.get(conf, "ppo_lstm"))
     assert hp["n_envs"] == 16
     assert hp["n_steps"] == 60
     assert hp["batch_size"] == 240
@@ -348,16 +350,17 @@ def test_every_zoo_entry_loads_and_builds_its_policy(conf):
         entries = yaml.safe_load(file)
     built = {}
     for env_id in entries:
-        hyperparams = load_hyperparams(CONFIG_DIR / conf, env_id)
+        algo = CONFIG_ALGOS.get(conf.split("/")[-1], "ppo_lstm")
+        hyperparams = load_hyperparams(CONFIG_DIR / conf, env_id, algo)
         assert env_id in gym.registry, env_id
-        manager = ExperimentManager(None, "ppo_lstm", env_id, "", config=str(CONFIG_DIR / conf), verbose=0)
+        manager = ExperimentManager(None, algo, env_id, "", config=str(CONFIG_DIR / conf), verbose=0)
         with contextlib.redirect_stdout(io.StringIO()):
             processed, *_ = manager._preprocess_hyperparams(manager.read_hyperparameters()[0])
         assert processed["policy"] is get_class_by_name(hyperparams["policy"])
         assert manager.normalize and manager.normalize_kwargs["norm_reward"] is True
         if "mujoco" in gym.spec(gym.spec(env_id).kwargs["task_env_id"]).entry_point and not HAVE_MUJOCO:
             continue
-        env = gym.make(env_id)
+        env = gym.make(env_id, **hyperparams.get("env_kwargs", {}))
         # Entries sharing spaces and policy settings (anchors, task variants) are built once.
         key = (repr(env.observation_space), repr(env.action_space), repr(processed["policy_kwargs"]))
         if key not in built:
@@ -366,3 +369,58 @@ def test_every_zoo_entry_loads_and_builds_its_policy(conf):
             )
             built[key] = sum(p.numel() for p in policy.parameters())
     assert built
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The sb3_hypernet launcher: rl_zoo3's command lines with MetaRecurrentPPO (--algo meta_ppo_lstm)
+# ---------------------------------------------------------------------------------------------------------------------
+
+SMALL_TI_POLICY_KWARGS = SMALL_POLICY_KWARGS.replace(
+    "reward_embedding_dim=8, ", "reward_embedding_dim=8, decoder_layers=[8], "
+)
+
+
+@pytest.fixture(scope="module")
+def meta_run(tmp_path_factory) -> tuple[Path, Path]:
+    """python -m sb3_hypernet.train with TI Naive on GridNavi-v0 (small networks, 2 envs, 2 rollouts)."""
+    workdir = tmp_path_factory.mktemp("meta_zoo")
+    check(
+        run(
+            [
+                "-m", "sb3_hypernet.train",
+                "--algo", "meta_ppo_lstm",
+                "--env", "GridNavi-v0",
+                "--gym-packages", "envs",
+                "--conf-file", str(CONFIG_DIR / "ti_naive.yml"),
+                "-n", "240",
+                "--eval-freq", "-1",
+                "--seed", "1",
+                "-params", f"policy_kwargs:{SMALL_TI_POLICY_KWARGS}", "n_envs:2",
+            ],
+            workdir,
+        )
+    )  # fmt: skip
+    return workdir, workdir / "logs" / "meta_ppo_lstm" / "GridNavi-v0_1" / "GridNavi-v0.zip"
+
+
+def test_launcher_trains_meta_recurrent_ppo_and_the_zoo_tools_load_it(meta_run, capsys):
+    workdir, model_path = meta_run
+    model = load_meta_model(model_path, device="cpu")
+    assert type(model) is MetaRecurrentPPO and type(model.policy) is TINaivePolicy
+    assert model.num_timesteps == 240 and model.clip_grad_per_module is True
+    assert model.inference_optimizer is not None and model.inference_optimizer.state  # trained and saved
+    # The evaluator finds the run and its env keyword arguments (expose_task) without being told.
+    capsys.readouterr()
+    evaluate_main(["-f", str(workdir / "logs"), "--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "-n", "4", "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["model"] == str(model_path) and summary["n_meta_episodes"] == 4
+    args = ["--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "--gym-packages", "envs", "-f", "logs/", "--exp-id", "1"]
+    result = check(run(["-m", "sb3_hypernet.enjoy", *args, "--no-render", "-n", "60"], workdir))
+    assert "Episode Reward" in result.stdout
+
+
+def test_build_model_knows_the_added_algorithm():
+    model, _ = build_model(
+        CONFIG_DIR / "ti_naive.yml", "GridNavi-v0", algo="meta_ppo_lstm", n_envs=2, policy_kwargs=SMALL_TI_POLICY_KWARGS
+    )
+    assert type(model) is MetaRecurrentPPO and model.inference_learning_rate == 1e-3

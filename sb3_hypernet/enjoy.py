@@ -1,0 +1,23 @@
+"""Command line: rl_zoo3's ``enjoy`` (run a trained agent), with this package's algorithms among its ``--algo``
+choices.
+
+    python -m sb3_hypernet.enjoy --algo meta_ppo_lstm --env GridNavi-v0 --gym-packages envs -f logs --no-render
+
+Everything else is ``python -m rl_zoo3.enjoy`` unchanged. For meta-episode returns per inner episode, use
+``python -m sb3_hypernet.evaluate``.
+"""
+
+from __future__ import annotations
+
+from rl_zoo3.enjoy import enjoy
+
+from sb3_hypernet.zoo import register_algorithms
+
+
+def main() -> None:
+    register_algorithms()
+    enjoy()
+
+
+if __name__ == "__main__":
+    main()
