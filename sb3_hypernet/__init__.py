@@ -3,7 +3,15 @@
 from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
 from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
-from sb3_hypernet.task_inference import MetaRecurrentPPO, TINaivePolicy
+from sb3_hypernet.task_inference import (
+    MetaRecurrentPPO,
+    MultiTaskHNPolicy,
+    TIHNPolicy,
+    TINaivePolicy,
+    TIPlusPlusHNPolicy,
+    TIPlusPlusPolicy,
+    TIPolicy,
+)
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
 __version__ = "0.1.0"
@@ -15,12 +23,17 @@ __all__ = [
     "MetaEvaluation",
     "MetaRecurrentPPO",
     "MetaRecurrentPolicy",
+    "MultiTaskHNPolicy",
     "RNNFiLMPolicy",
     "RNNHNPolicy",
     "RNNPolicy",
     "RNNSPolicy",
     "RandomPolicy",
+    "TIHNPolicy",
     "TINaivePolicy",
+    "TIPlusPlusHNPolicy",
+    "TIPlusPlusPolicy",
+    "TIPolicy",
     "TaskDistribution",
     "evaluate_meta_policy",
     "load_meta_model",

@@ -248,10 +248,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             latent_dim=latent_dim,
         ).to(self.device)
         self._build_inference_module()
-        # The inference module (task-inference policies) is trained by its own optimiser in MetaRecurrentPPO.
-        inference = {id(p) for p in self.inference_parameters()}
-        trained_here = [p for p in self.parameters() if id(p) not in inference]
-        self.optimizer = self.optimizer_class(trained_here, lr=lr_schedule(1), **self.optimizer_kwargs)
+        self._build_optimizer(lr_schedule(1))
 
     @classmethod
     def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
@@ -294,9 +291,10 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     _process_sequence = staticmethod(process_sequence)
 
-    def _head_inputs(self, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """What the head reads: (conditioning input, current observation). Here the condition is the GRU latent;
-        policies that condition on something else (an inferred task embedding) override this."""
+    def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """What the head reads: (conditioning input, current observation), from the observation, its flattened
+        meta-episode features and the GRU latent. Here the condition is the GRU latent; policies that condition on
+        something else (an inferred or the true task) override this."""
         return latent, features[:, : self.features_extractor.obs_dim]
 
     # sb3-contrib's four entry points are overridden (each a few lines) because with a shared LSTM it detaches
@@ -314,7 +312,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     ) -> tuple[tuple[th.Tensor, th.Tensor], tuple[th.Tensor, th.Tensor]]:
         """((condition, state) for the head, new recurrent state)."""
         features, latent, new_state = self._encode_latent(obs, lstm_states, episode_starts)
-        return self._head_inputs(features, latent), new_state
+        return self._head_inputs(obs, features, latent), new_state
 
     def _evaluate_head(
         self, head_inputs: tuple[th.Tensor, th.Tensor], actions: th.Tensor
@@ -383,6 +381,13 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         """
         values, log_prob, entropy = self.evaluate_actions(obs, actions, lstm_states, episode_starts)
         return values, log_prob, entropy, {}
+
+    def _build_optimizer(self, learning_rate: float) -> None:
+        """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on
+        its own optimiser)."""
+        inference = {id(p) for p in self.inference_parameters()}
+        trained_here = [p for p in self.parameters() if id(p) not in inference]
+        self.optimizer = self.optimizer_class(trained_here, lr=learning_rate, **self.optimizer_kwargs)
 
     def _build_inference_module(self) -> None:
         """Hook for modules trained by auxiliary losses (task inference), built after the encoder and before the

@@ -465,8 +465,8 @@ def test_head_spec_rejects_an_unknown_action_kind():
 
 def test_a_policy_chooses_what_its_head_conditions_on():
     class ConstantConditionPolicy(RNNHNPolicy):
-        def _head_inputs(self, features, latent):
-            condition, state = super()._head_inputs(features, latent)
+        def _head_inputs(self, obs, features, latent):
+            condition, state = super()._head_inputs(obs, features, latent)
             return th.zeros_like(condition), state
 
     logits = {}

@@ -1,5 +1,6 @@
-"""Task-inference policies (TI Naive so far): stop-gradients, the KL term and its priors, the target, masking of
-padded steps, the acting policy's independence of the task entry, errors, training and save/load."""
+"""Task-inference policies: stop-gradients, the KL term and its priors, the target, masking of
+padded steps, the acting policy's independence of the task entry, errors, training and save/load; the multi-task
+pre-training phase and its switch; Multi+HN."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ import torch as th
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import obs_as_tensor
 
 import envs  # noqa: F401
-from sb3_hypernet import MetaRecurrentPPO, TINaivePolicy
+from sb3_hypernet import (
+    MetaRecurrentPPO,
+    MultiTaskHNPolicy,
+    TIHNPolicy,
+    TINaivePolicy,
+    TIPlusPlusHNPolicy,
+    TIPlusPlusPolicy,
+    TIPolicy,
+)
 from sb3_hypernet.task_inference import gaussian_kl
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, decoder_layers=[8])
@@ -213,3 +223,171 @@ def test_unknown_keyword_lists_the_task_inference_keywords():
     assert {"decoder_layers", "kl_weight", "gru_hidden_size", "state_embedding_dim"} <= accepted
     with pytest.raises(ValueError, match="decoder_layers entries must be an integer >= 1"):
         make(policy_kwargs={**SMALL, "decoder_layers": [0]})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Multi-task pre-training (TI, TI++, TI+HN, TI++HN) and Multi+HN
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def make_pretraining(policy=TIPolicy, pretrain_updates: int = 2, **kwargs) -> MetaRecurrentPPO:
+    env = make_vec_env("GridNavi-v0", n_envs=2, seed=0, env_kwargs=dict(expose_task=True))
+    defaults = dict(n_steps=60, batch_size=40, n_epochs=2, seed=0, learning_rate=1e-3, policy_kwargs=SMALL)
+    return MetaRecurrentPPO(policy, env, pretrain_updates=pretrain_updates, **{**defaults, **kwargs})
+
+
+def snapshot(module: th.nn.Module) -> dict[str, th.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def around_the_switch(model: MetaRecurrentPPO) -> tuple[dict, dict, int]:
+    """The policy's state just before and just after the switch to meta-training, and the optimiser's state size."""
+    policy = model.policy
+    switch = policy.end_pretraining
+    states: list[dict] = []
+
+    def recording_switch():
+        states.append(snapshot(policy))
+        switch()
+        states.append(snapshot(policy))
+
+    policy.end_pretraining = recording_switch
+    model.learn(240)
+    assert len(states) == 2, "the switch happened once, after the last pre-training update"
+    return states[0], states[1], len(policy.optimizer.state)
+
+
+def changed(before: dict, after: dict, prefix: str) -> bool:
+    names = [name for name in before if name.startswith(prefix)]
+    assert names, prefix
+    return any(not th.equal(before[name], after[name]) for name in names)
+
+
+@pytest.mark.parametrize("policy", [TIPolicy, TIHNPolicy])
+def test_hard_reset_reinitialises_everything_but_the_task_embedding_and_inference(policy):
+    model = make_pretraining(policy)
+    before, after, optimizer_state = around_the_switch(model)
+    for kept in ("task_embedding.", "lstm_actor.", "decoder."):
+        assert not changed(before, after, kept), kept
+    for reset in ("mlp_extractor.", "belief_projection.", "action_net." if policy is TIPolicy else "mlp_extractor."):
+        assert changed(before, after, reset), reset
+    assert optimizer_state == 0  # a fresh optimiser for the fresh policy
+    if policy is TIPolicy:
+        # Freshly drawn base init: normc rows of norm 5/3 and zero biases again (training had moved them).
+        layer = model.policy.mlp_extractor.policy_net[0]
+        assert th.allclose(layer.weight.norm(dim=1), th.full((layer.out_features,), 5 / 3), atol=1e-5)
+        assert th.equal(layer.bias, th.zeros_like(layer.bias))
+        trained = before["mlp_extractor.policy_net.0.weight"]
+        assert not th.allclose(trained.norm(dim=1), th.full((trained.shape[0],), 5 / 3), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", [TIPlusPlusPolicy, TIPlusPlusHNPolicy])
+def test_reuse_keeps_every_multi_task_parameter(policy):
+    model = make_pretraining(policy)
+    before, after, optimizer_state = around_the_switch(model)
+    assert before.keys() == after.keys()
+    for name in before:
+        if name != "pretraining":
+            assert th.equal(before[name], after[name]), name
+    assert bool(before["pretraining"]) and not bool(after["pretraining"])
+    assert optimizer_state > 0  # Adam's moments carry over with the parameters
+
+
+def test_the_multi_task_policy_acts_on_the_task_and_the_meta_policy_does_not():
+    model = make_pretraining(TIPolicy)
+    policy = model.policy
+    assert policy.in_pretraining
+    obs, _, states, starts = sequences(model)
+    moved = dict(obs, task=obs["task"] + 3.0)
+
+    def logits(observations):
+        with th.no_grad():
+            return policy.get_distribution(observations, states.pi, starts)[0].distribution.logits
+
+    assert not th.allclose(logits(obs), logits(moved))
+    policy.end_pretraining()
+    assert th.equal(logits(obs), logits(moved))
+
+
+@pytest.mark.parametrize(("policy", "trains_inference"), [(TIPolicy, False), (TIPlusPlusPolicy, True)])
+def test_inference_is_frozen_while_pretraining_except_for_the_plus_plus_variants(policy, trains_inference, tmp_path):
+    model = make_pretraining(policy, pretrain_updates=3)
+    before = snapshot(model.policy)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(240)  # two updates, both pre-training
+    assert model.policy.in_pretraining
+    after = snapshot(model.policy)
+    assert changed(before, after, "lstm_actor.") == trains_inference
+    assert changed(before, after, "decoder.") == trains_inference
+    assert changed(before, after, "task_embedding.")  # g is learned by the multi-task policy
+    logged = model.logger.name_to_value
+    assert ("train/aux_target" in logged) == trains_inference
+    assert logged["pretrain/active"] == 1
+
+
+def test_the_target_is_the_task_embedding_with_a_stop_gradient():
+    model = make_pretraining(TIPlusPlusHNPolicy)
+    policy = model.policy
+    obs, *_ = sequences(model)
+    target = policy.inference_target(obs)
+    assert target.shape == (N_SEQ * LENGTH, 25)
+    assert th.equal(target, policy.task_embedding(obs["task"]).detach())
+    assert not target.requires_grad
+    losses = losses_and_outputs(model)[3]
+    assert gradients(policy, losses["target"])["decoder"] > 0
+    (embedding_grad,) = th.autograd.grad(losses["target"], [policy.task_embedding[0].weight], allow_unused=True)
+    assert embedding_grad is None
+
+
+def test_pretraining_counts_in_the_frame_budget_logs_and_announces_the_switch(capsys):
+    model = make_pretraining(TIHNPolicy, verbose=1)
+    model.learn(360)  # 3 updates: 2 pre-training, 1 meta-training
+    assert (model.num_timesteps, model.pretrain_updates_done) == (360, 2)
+    assert not model.policy.in_pretraining
+    assert "Multi-task pre-training done after 2 updates (240 frames)" in capsys.readouterr().out
+    assert model.logger.name_to_value["pretrain/updates"] == 2
+    assert model.logger.name_to_value["pretrain/active"] == 0
+
+
+def test_checkpoints_resume_in_the_phase_they_were_saved_in(tmp_path):
+    model = make_pretraining(TIPlusPlusPolicy)
+    model.learn(120)
+    model.save(tmp_path / "during.zip")
+    model.learn(240, reset_num_timesteps=False)
+    model.save(tmp_path / "after.zip")
+    env = model.get_env()
+
+    during = MetaRecurrentPPO.load(tmp_path / "during.zip", env=env)
+    assert during.policy.in_pretraining and during.pretrain_updates_done == 1
+    during.learn(120, reset_num_timesteps=False)  # the last pre-training update, then the switch
+    assert not during.policy.in_pretraining and during.pretrain_updates_done == 2
+
+    after = MetaRecurrentPPO.load(tmp_path / "after.zip", env=env)
+    assert not after.policy.in_pretraining and after.pretrain_updates_done == 2
+    after.learn(120, reset_num_timesteps=False)
+    assert after.pretrain_updates_done == 2
+
+
+def test_pretraining_needs_a_policy_that_has_the_phase():
+    with pytest.raises(ValueError, match="TINaivePolicy has no multi-task pre-training phase"):
+        make_pretraining(TINaivePolicy)
+    with pytest.raises(ValueError, match="pretrain_updates must be an integer >= 0"):
+        make_pretraining(TIPolicy, pretrain_updates=-1)
+
+
+def test_multi_task_hn_conditions_on_the_true_task_only():
+    env = make_vec_env("GridNavi-v0", n_envs=2, seed=0, env_kwargs=dict(expose_task=True))
+    kwargs = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, hyper_init="kaiming")
+    model = MetaRecurrentPPO(MultiTaskHNPolicy, env, n_steps=60, batch_size=40, seed=0, policy_kwargs=kwargs)
+    policy = model.policy
+    obs, _, states, starts = sequences(model)
+    with th.no_grad():
+        logits = policy.get_distribution(obs, states.pi, starts)[0].distribution.logits
+        moved = policy.get_distribution(dict(obs, task=obs["task"] + 3.0), states.pi, starts)[0].distribution.logits
+        other_history = policy.get_distribution(obs, (states.pi[0] * 0, states.pi[1] * 0), starts)[0]
+    assert not th.allclose(logits, moved)  # the task decides the network
+    assert th.equal(logits, other_history.distribution.logits)  # the history does not
+    assert model.inference_optimizer is None
+    model.learn(120)
+    with pytest.raises(ValueError, match="expose_task=True"):
+        MetaRecurrentPPO(MultiTaskHNPolicy, make_vec_env("GridNavi-v0", n_envs=1), policy_kwargs=kwargs)

@@ -11,7 +11,15 @@ optimiser; ``P_phi`` and the actor-critic by the PPO loss alone:
   at the first step of a meta-episode (VariBAD's prior; the ELBO of Zintgraf et al. 2020).
 
 Both average over the real (unpadded) steps of RecurrentPPO's sequences. Task labels reach the losses through the
-meta-episode observation's ``task`` key (``expose_task=True``); the acting policy never reads it.
+meta-episode observation's ``task`` key (``expose_task=True``); the acting policy never reads it, except while it is
+the multi-task policy of a pre-training phase.
+
+Multi-task pre-training (TI, TI++, TI+HN, TI++HN; NeurIPS 3.3 and 8.2): for the first ``pretrain_updates`` PPO
+updates of :class:`~sb3_hypernet.MetaRecurrentPPO` the policy is ``pi'(a | s, g(c))``, conditioned on a learned
+task embedding ``g(c) = ReLU(Linear(c))`` of the same size as ``phi``; the inference target is then ``g(c)`` with
+a stop-gradient. At the switch to meta-training the policy conditions on ``phi`` instead and either re-initialises
+everything but ``g`` (TI, TI+HN; their inference module was frozen during pre-training) or keeps the multi-task
+parameters (the ++ variants, whose inference module also trained on the pre-training trajectories).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_hypernet.heads import MetaPolicyHead, RNNSHead
+from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
 from sb3_hypernet.policies import MetaRecurrentPolicy, _check_size
 from sb3_hypernet.wrappers import TASK_KEY
 
@@ -35,6 +43,23 @@ def gaussian_kl(mean: th.Tensor, logvar: th.Tensor, prior_mean: th.Tensor, prior
     dimension."""
     ratio = th.exp(logvar - prior_logvar)
     return 0.5 * (ratio + (mean - prior_mean).pow(2) / th.exp(prior_logvar) - 1.0 - (logvar - prior_logvar)).sum(-1)
+
+
+def check_task_key(observation_space: spaces.Space, policy_name: str) -> None:
+    """``ValueError`` telling to set ``expose_task`` unless the observation has the ``task`` entry."""
+    if isinstance(observation_space, spaces.Dict) and TASK_KEY not in observation_space.spaces:
+        raise ValueError(
+            f"{policy_name} needs the task descriptor in the observation's {TASK_KEY!r} entry, which this env does not "
+            f"have: make it with expose_task=True (gym.make(env_id, expose_task=True); in a zoo config, env_kwargs: "
+            f"{{expose_task: true}})."
+        )
+
+
+class TaskEmbedding(nn.Sequential):
+    """``g(c) = ReLU(Linear(c, size))``: the learned task embedding the multi-task policy conditions on."""
+
+    def __init__(self, task_dim: int, size: int):
+        super().__init__(nn.Linear(task_dim, size), nn.ReLU())
 
 
 class TaskInferencePolicy(MetaRecurrentPolicy):
@@ -50,6 +75,10 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
     """
 
     head_class: ClassVar[type[MetaPolicyHead]] = RNNSHead
+    #: Whether the method starts with a multi-task pre-training phase (and infers g(c) instead of c).
+    pretrains: ClassVar[bool] = False
+    #: ++: keep the multi-task parameters at the switch and train inference during pre-training too.
+    reuse: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -60,12 +89,7 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         kl_weight: float = 1.0,
         **kwargs: Any,
     ):
-        if isinstance(observation_space, spaces.Dict) and TASK_KEY not in observation_space.spaces:
-            raise ValueError(
-                f"{type(self).__name__} learns to infer the task from the observation's {TASK_KEY!r} entry, which "
-                f"this env does not have: make it with expose_task=True (gym.make(env_id, expose_task=True); in a zoo "
-                f"config, env_kwargs: {{expose_task: true}})."
-            )
+        check_task_key(observation_space, type(self).__name__)
         if not isinstance(decoder_layers, (list, tuple)):
             raise ValueError(f"decoder_layers must be a list of layer sizes, got {decoder_layers!r}")
         for size in decoder_layers:
@@ -79,9 +103,36 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         return latent_embedding_dim, None
 
     def _build_mlp_extractor(self) -> None:
+        # Also called again by the hard reset at the end of pre-training (_build): g survives it.
         super()._build_mlp_extractor()
         belief_size = 2 * self._config["latent_dim"]
         self.belief_projection = nn.Sequential(nn.Linear(belief_size, self._head_spec.condition_dim), nn.ReLU())
+        if self.pretrains and not hasattr(self, "task_embedding"):
+            task_dim = int(spaces.flatdim(self.observation_space[TASK_KEY]))
+            self.task_embedding = TaskEmbedding(task_dim, self._head_spec.condition_dim)
+            # The phase is part of the state, so a checkpoint resumes in the phase it was saved in.
+            self.register_buffer("pretraining", th.tensor(False))
+
+    @property
+    def in_pretraining(self) -> bool:
+        """True while the policy is the multi-task policy of the pre-training phase."""
+        return self.pretrains and bool(self.pretraining)
+
+    def start_pretraining(self) -> None:
+        """Act as the multi-task policy ``pi'(a | s, g(c))`` until :meth:`end_pretraining`."""
+        if not self.pretrains:
+            raise ValueError(f"{type(self).__name__} has no multi-task pre-training phase")
+        self.pretraining.fill_(True)
+
+    def end_pretraining(self) -> None:
+        """Switch to meta-training: condition on ``phi``; re-initialise everything but ``g`` and the inference
+        module (TI, TI+HN) or keep the multi-task parameters (++)."""
+        self.pretraining.fill_(False)
+        if not self.reuse:
+            learning_rate = self.optimizer.param_groups[0]["lr"]
+            self._build(self._dummy_schedule)  # head, belief projection, output layers, log std: freshly drawn
+            self.to(self.device)
+            self._build_optimizer(learning_rate)
 
     def _build_inference_module(self) -> None:
         sizes = [self._config["latent_dim"], *self._decoder_layers]
@@ -93,11 +144,15 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
 
     def inference_target_dim(self) -> int:
         """Size of the inference target."""
-        return int(spaces.flatdim(self.observation_space[TASK_KEY]))
+        return (
+            self._head_spec.condition_dim if self.pretrains else int(spaces.flatdim(self.observation_space[TASK_KEY]))
+        )
 
     def inference_target(self, obs: PyTorchObs) -> th.Tensor:
-        """What the decoder predicts, per step (TI Naive: the task descriptor)."""
-        return obs[TASK_KEY].flatten(1).float()
+        """What the decoder predicts, per step: the task descriptor (TI Naive), or the multi-task policy's task
+        embedding ``g(c)`` with a stop-gradient (the pre-trained methods)."""
+        task = obs[TASK_KEY].flatten(1).float()
+        return self.task_embedding(task).detach() if self.pretrains else task
 
     def inference_parameters(self) -> list[nn.Parameter]:
         """The GRU encoder and the decoder: trained by the inference losses only."""
@@ -109,11 +164,14 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         mean, logvar = latent.chunk(2, dim=-1)
         return mean, logvar
 
-    def _head_inputs(self, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        state = features[:, : self.features_extractor.obs_dim]
+        if self.in_pretraining:  # the multi-task policy acts on the true task
+            return self.task_embedding(obs[TASK_KEY].flatten(1).float()), state
         mean, logvar = self.belief(latent)
         # stop_grad: the PPO loss must not reach the inference module (NeurIPS 3.3).
         belief = th.cat([mean, th.exp(0.5 * logvar)], dim=-1).detach()
-        return self.belief_projection(belief), features[:, : self.features_extractor.obs_dim]
+        return self.belief_projection(belief), state
 
     def evaluate_actions(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -131,7 +189,9 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         mask: th.Tensor,
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
-        values, log_prob, entropy = self._evaluate_head(self._head_inputs(features, latent), actions)
+        values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
+        if self.in_pretraining and not self.reuse:  # TI, TI+HN: the inference module is frozen while pre-training
+            return values, log_prob, entropy, {}
         return values, log_prob, entropy, self.inference_losses(obs, latent, lstm_states.pi, episode_starts, mask)
 
     def inference_losses(
@@ -173,3 +233,68 @@ class TINaivePolicy(TaskInferencePolicy):
     :param state_embedding_dim: size of the state embedding (256)
     :param normalize_state: running mean/std normalisation of the state input (True)
     """
+
+
+class TIPolicy(TaskInferencePolicy):
+    """TI (NeurIPS 2023, section 3.3): infers the task embedding ``g(c)`` of a multi-task policy pre-trained first;
+    hard reset of everything but ``g`` at the switch. Policy: RNN+S's MLP on the state embedding and ``phi``.
+    Train with ``MetaRecurrentPPO(pretrain_updates=...)``.
+
+    :param state_embedding_dim: size of the state embedding (256)
+    :param normalize_state: running mean/std normalisation of the state input (True)
+    """
+
+    pretrains = True
+
+
+class TIPlusPlusPolicy(TIPolicy):
+    """TI++ (NeurIPS 2023, appendix 8.1): TI that keeps the multi-task policy's parameters for meta-training and
+    trains inference on the pre-training trajectories too."""
+
+    reuse = True
+
+
+class TIHNPolicy(TIPolicy):
+    """TI+HN (NeurIPS 2023, appendix 8.1): TI with the policy generated by a hypernetwork from ``phi``
+    (Bias-HyperInit).
+
+    :param hyper_init: initialisation of the hypernetwork heads (``"bias"``)
+    :param hypernet_layers: hidden layers of the hypernetwork (none)
+    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` generated layers
+    """
+
+    head_class = HyperNetworkHead
+
+
+class TIPlusPlusHNPolicy(TIHNPolicy):
+    """TI++HN (NeurIPS 2023, section 3.3): TI+HN whose meta-policy hypernetwork starts from the multi-task one,
+    with inference also trained on the pre-training trajectories."""
+
+    reuse = True
+
+
+class MultiTaskHNPolicy(MetaRecurrentPolicy):
+    """Multi+HN (NeurIPS 2023, appendix 8.2, Figure 14): a hypernetwork policy conditioned on the true task's
+    embedding ``g(c) = ReLU(Linear(c))`` alone, the upper bound the task-inference methods approach. It reads the
+    observation's ``task`` entry (``expose_task=True``); the recurrent encoder is not used.
+
+    :param latent_embedding_dim: size of ``g(c)`` (25; 10 on Ant-Dir)
+    :param hyper_init: initialisation of the hypernetwork heads (``"bias"``)
+    """
+
+    head_class = HyperNetworkHead
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs):
+        check_task_key(observation_space, type(self).__name__)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _head_condition(self, latent_dim: int, latent_embedding_dim: int) -> tuple[int, int | None]:
+        return latent_embedding_dim, None
+
+    def _build_mlp_extractor(self) -> None:
+        super()._build_mlp_extractor()
+        task_dim = int(spaces.flatdim(self.observation_space[TASK_KEY]))
+        self.task_embedding = TaskEmbedding(task_dim, self._head_spec.condition_dim)
+
+    def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return self.task_embedding(obs[TASK_KEY].flatten(1).float()), features[:, : self.features_extractor.obs_dim]

@@ -51,11 +51,19 @@ class MetaRecurrentPPO(RecurrentPPO):
       :meth:`~sb3_hypernet.MetaRecurrentPolicy.gradient_groups` (encoder, actor-critic) is clipped to
       ``max_grad_norm`` separately instead of one global norm.
 
+    - ``pretrain_updates=N``: the first N PPO updates (rollout + training) train the policy as the multi-task
+      policy of its pre-training phase (TI, TI++, TI+HN, TI++HN; NeurIPS 3.3, 8.2: 100 on the Grid-Worlds, 563 on
+      MuJoCo), inside the same frame budget; then the policy switches to meta-training
+      (:meth:`~sb3_hypernet.task_inference.TaskInferencePolicy.end_pretraining`). ``pretrain/updates`` and
+      ``pretrain/active`` are logged, and the switch is printed with ``verbose >= 1``. The count is saved with the
+      model and the phase with the policy, so a checkpoint resumes in the phase it was saved in.
+
     Policies without these methods (sb3-contrib's own) train exactly as with RecurrentPPO.
 
     :param value_loss: ``"mse"`` (SB3) or ``"huber_clipped"`` (reference implementation)
     :param clip_grad_per_module: clip each gradient group's norm separately (reference implementation)
     :param inference_learning_rate: learning rate of the policy's inference module (1e-3 as in NeurIPS 8.2)
+    :param pretrain_updates: PPO updates of the multi-task pre-training phase (policies that have one)
     :param kwargs: everything RecurrentPPO takes
     """
 
@@ -66,6 +74,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         value_loss: str = "mse",
         clip_grad_per_module: bool = False,
         inference_learning_rate: float = 1e-3,
+        pretrain_updates: int = 0,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -74,6 +83,10 @@ class MetaRecurrentPPO(RecurrentPPO):
         self.value_loss = value_loss
         self.clip_grad_per_module = bool(clip_grad_per_module)
         self.inference_learning_rate = float(inference_learning_rate)
+        if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:
+            raise ValueError(f"pretrain_updates must be an integer >= 0, got {pretrain_updates!r}")
+        self.pretrain_updates = pretrain_updates
+        self.pretrain_updates_done = 0
         self.inference_optimizer: th.optim.Optimizer | None = None
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
         if _init_setup_model:
@@ -89,6 +102,15 @@ class MetaRecurrentPPO(RecurrentPPO):
         inference = self._inference_parameters()
         if inference:
             self.inference_optimizer = th.optim.Adam(inference, lr=self.inference_learning_rate, eps=1e-8)
+        if self.pretrain_updates:
+            if not getattr(self.policy, "pretrains", False):
+                raise ValueError(
+                    f"pretrain_updates={self.pretrain_updates}, but {type(self.policy).__name__} has no multi-task "
+                    "pre-training phase (TIPolicy, TIPlusPlusPolicy, TIHNPolicy and TIPlusPlusHNPolicy have one)"
+                )
+            # On load, the saved policy state (loaded after this) restores the phase it was saved in.
+            if self.pretrain_updates_done < self.pretrain_updates:
+                self.policy.start_pretraining()
 
     def _inference_parameters(self) -> list[th.nn.Parameter]:
         return self.policy.inference_parameters() if hasattr(self.policy, "inference_parameters") else []
@@ -165,6 +187,23 @@ class MetaRecurrentPPO(RecurrentPPO):
         for optimizer in optimizers:
             optimizer.step()
 
+    def _count_pretraining_update(self) -> None:
+        """Count an update of the pre-training phase, switch the policy to meta-training after the last one, and
+        log the phase (every update, when the model has a pre-training phase)."""
+        if not self.pretrain_updates:
+            return
+        if self.policy.in_pretraining:
+            self.pretrain_updates_done += 1
+            if self.pretrain_updates_done >= self.pretrain_updates:
+                self.policy.end_pretraining()
+                if self.verbose >= 1:
+                    print(
+                        f"Multi-task pre-training done after {self.pretrain_updates_done} updates "
+                        f"({self.num_timesteps} frames): meta-training {type(self.policy).__name__} from now on"
+                    )
+        self.logger.record("pretrain/updates", self.pretrain_updates_done)
+        self.logger.record("pretrain/active", int(self.policy.in_pretraining))
+
     def train(self) -> None:
         """RecurrentPPO's update with the differences listed in the class docstring."""
         self.policy.set_training_mode(True)
@@ -191,6 +230,7 @@ class MetaRecurrentPPO(RecurrentPPO):
             self._n_updates += 1
             if not continue_training:
                 break
+        self._count_pretraining_update()
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
         for name, values in logs.items():
