@@ -22,16 +22,38 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from sb3_hypernet import MetaEpisodeLogger, MetaRecurrentPPO, RNNHNPolicy, RNNPolicy, RNNSPolicy, TINaivePolicy
+from sb3_hypernet import (
+    MetaEpisodeLogger,
+    MetaRecurrentPPO,
+    MultiTaskHNPolicy,
+    RNNHNPolicy,
+    RNNPolicy,
+    RNNSPolicy,
+    TIHNPolicy,
+    TINaivePolicy,
+    TIPlusPlusHNPolicy,
+    TIPlusPlusPolicy,
+    TIPolicy,
+)
 from sb3_hypernet.evaluate import main as evaluate_main
 from sb3_hypernet.evaluation import find_vecnormalize, load_meta_model
 from sb3_hypernet.zoo import build_model, load_hyperparams
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "zoo_configs"
-CONFIGS = {"rnn.yml": RNNPolicy, "rnn_s.yml": RNNSPolicy, "rnn_hn.yml": RNNHNPolicy, "ti_naive.yml": TINaivePolicy}
+CONFIGS = {
+    "rnn.yml": RNNPolicy,
+    "rnn_s.yml": RNNSPolicy,
+    "rnn_hn.yml": RNNHNPolicy,
+    "ti_naive.yml": TINaivePolicy,
+    "ti.yml": TIPolicy,
+    "ti_plus_plus.yml": TIPlusPlusPolicy,
+    "ti_hn.yml": TIHNPolicy,
+    "ti_plus_plus_hn.yml": TIPlusPlusHNPolicy,
+    "multi_hn.yml": MultiTaskHNPolicy,
+}
 #: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
-CONFIG_ALGOS = {"ti_naive.yml": "meta_ppo_lstm"}
+CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if not name.startswith("rnn")}
 GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
 N_INNER = 4
 # Small networks for fast tests (rl_zoo3 -params replaces policy_kwargs as a whole); RNNPolicy has no state embedding.
@@ -94,6 +116,16 @@ def test_config_entries_have_the_gridworld_settings(conf, env_id):
     assert normalize["clip_reward"] == 10.0
     assert get_class_by_name(hp["policy"]) is CONFIGS[conf]
     assert get_class_by_name(hp["callback"]) is MetaEpisodeLogger
+
+
+@pytest.mark.parametrize(
+    "conf", sorted(name for name, policy in CONFIGS.items() if getattr(policy, "pretrains", False))
+)
+def test_pretraining_configs_pretrain_100_updates_on_grids_and_563_on_mujoco(conf):
+    with open(CONFIG_DIR / conf) as file:
+        entries = yaml.safe_load(file)
+    for env_id, entry in entries.items():
+        assert entry["pretrain_updates"] == (100 if env_id.startswith("GridNavi") else 563), env_id
 
 
 def test_load_hyperparams_unknown_key_suggests_the_right_one(tmp_path):
