@@ -20,16 +20,23 @@ import time
 from pathlib import Path
 
 import torch as th
+from rl_zoo3.utils import StoreDict
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the benchmark ids)
 from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.zoo import build_model, load_hyperparams
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--method", default="rnn_hn", help="zoo config name: rnn, rnn_s, rnn_hn")
 parser.add_argument("--conf-file", default=None, help="zoo config path (default: zoo_configs/<method>.yml)")
+parser.add_argument(
+    "--algo", default="ppo_lstm", help="rl_zoo3 algorithm: ppo_lstm, or meta_ppo_lstm (MetaRecurrentPPO)"
+)
+parser.add_argument(
+    "--hyperparams", type=str, nargs="+", action=StoreDict, default={}, help="key:value overrides, as zoo's -params"
+)
 parser.add_argument("--env", default="GridNavi-v0")
 parser.add_argument("--frames", type=float, default=1e6, help="training frames (environment steps) in all")
 parser.add_argument("--checkpoints", type=float, nargs="*", default=None, help="frame counts to evaluate at")
@@ -46,19 +53,24 @@ args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
 config = args.conf_file or Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
-overrides = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
-model, callbacks = build_model(config, args.env, seed=args.seed, **overrides)
+overrides = {**args.hyperparams, **({} if args.learning_rate is None else {"learning_rate": args.learning_rate})}
+model, callbacks = build_model(config, args.env, seed=args.seed, algo=args.algo, **overrides)
+# Evaluate on the env the entry trains on (e.g. with the task entry the task-inference methods need).
+env_kwargs = overrides.get("env_kwargs", load_hyperparams(config, args.env, args.algo).get("env_kwargs", {}))
 if args.resume:
     env = VecNormalize.load(args.resume.replace(".zip", "_vecnormalize.pkl"), model.get_vec_normalize_env().venv)
     model = type(model).load(args.resume, env=env, device="cpu")
 total = int(args.frames)
 lr = model.lr_schedule(1.0)
 print(
-    f"{args.method} on {args.env}, lr {lr:g}, seed {args.seed}, {total} frames, torch threads {th.get_num_threads()}, "
+    f"{args.method} ({args.algo}{', ' + str(args.hyperparams) if args.hyperparams else ''}) on {args.env}, lr {lr:g}, "
+    f"seed {args.seed}, {total} frames, torch threads {th.get_num_threads()}, "
     f"eval {args.n_eval} meta-episodes (deterministic, task seed {args.eval_seed})"
 )
-random_policy = RandomPolicy.for_env(args.env)
-random_summary = evaluate_meta_policy(random_policy, args.env, args.n_eval, seed=args.eval_seed).summary()
+random_policy = RandomPolicy.for_env(args.env, **env_kwargs)
+random_summary = evaluate_meta_policy(
+    random_policy, args.env, args.n_eval, seed=args.eval_seed, env_kwargs=env_kwargs
+).summary()
 print(f"random policy: meta-episode return {random_summary['meta_return']['mean']:.2f}")
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
 
@@ -96,7 +108,9 @@ class CheckpointEvaluation(BaseCallback):
             self.pending.pop(0)
         began = time.perf_counter()
         fps = (self.num_timesteps - self.start_frames) / (began - self.start_time - self.excluded)
-        summary = evaluate_meta_policy(self.model, args.env, args.n_eval, seed=args.eval_seed).summary()
+        summary = evaluate_meta_policy(
+            self.model, args.env, args.n_eval, seed=args.eval_seed, env_kwargs=env_kwargs
+        ).summary()
         meta = summary["meta_return"]
         inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
         print(
@@ -124,6 +138,8 @@ try:
     model.learn(total - model.num_timesteps, callback=[*callbacks, evaluation], reset_num_timesteps=False)
 except ValueError as error:  # NaN parameters surface as invalid distribution parameters
     finite = all(th.isfinite(p).all() for p in model.policy.parameters())
+    if finite:
+        raise  # not a divergence: a real error
     print(f"training failed at {model.num_timesteps} frames (finite parameters: {finite}): {error}")
     if args.out:
         with open(args.out, "a") as file:
