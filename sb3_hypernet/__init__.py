@@ -4,6 +4,7 @@ from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
 from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.task_inference import (
+    BIPlusPlusHNPolicy,
     MetaRecurrentPPO,
     MultiTaskHNPolicy,
     TIHNPolicy,
@@ -17,6 +18,7 @@ from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_met
 __version__ = "0.1.0"
 
 __all__ = [
+    "BIPlusPlusHNPolicy",
     "LatentDiagnostics",
     "MetaEpisodeLogger",
     "MetaEpisodeWrapper",

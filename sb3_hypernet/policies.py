@@ -386,7 +386,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on
         its own optimiser)."""
         inference = {id(p) for p in self.inference_parameters()}
-        trained_here = [p for p in self.parameters() if id(p) not in inference]
+        trained_here = [p for p in self.parameters() if id(p) not in inference and p.requires_grad]
         self.optimizer = self.optimizer_class(trained_here, lr=learning_rate, **self.optimizer_kwargs)
 
     def _build_inference_module(self) -> None:

@@ -185,7 +185,19 @@ SPEC4 = {
 
 
 @pytest.mark.parametrize(
-    "method", ["rnn", "rnn_s", "rnn_hn", "ti_naive", "ti", "ti_plus_plus", "ti_hn", "ti_plus_plus_hn", "multi_hn"]
+    "method",
+    [
+        "rnn",
+        "rnn_s",
+        "rnn_hn",
+        "ti_naive",
+        "ti",
+        "ti_plus_plus",
+        "ti_hn",
+        "ti_plus_plus_hn",
+        "multi_hn",
+        "bi_plus_plus_hn",
+    ],
 )
 def test_zoo_entries_for_every_mujoco_env_have_the_spec_settings(method):
     from pathlib import Path

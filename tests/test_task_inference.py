@@ -15,6 +15,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 
 import envs  # noqa: F401
 from sb3_hypernet import (
+    BIPlusPlusHNPolicy,
     MetaRecurrentPPO,
     MultiTaskHNPolicy,
     TIHNPolicy,
@@ -391,3 +392,44 @@ def test_multi_task_hn_conditions_on_the_true_task_only():
     model.learn(120)
     with pytest.raises(ValueError, match="expose_task=True"):
         MetaRecurrentPPO(MultiTaskHNPolicy, make_vec_env("GridNavi-v0", n_envs=1), policy_kwargs=kwargs)
+
+
+def test_bi_infers_the_base_network_the_multi_task_hypernetwork_generates_for_the_true_task():
+    model = make_pretraining(BIPlusPlusHNPolicy, pretrain_updates=1)
+    policy = model.policy
+    obs, *_ = sequences(model)
+    head = policy.mlp_extractor
+    expected_size = sum(layer.n_generated for network in (head.actor, head.critic) for layer in network.layers)
+    assert policy.inference_target_dim() == expected_size == policy.decoder[-1].out_features
+    assert not any(p.requires_grad for p in policy.target_hypernetworks.parameters())
+    in_optimizers = {id(p) for p in policy.optimizer.param_groups[0]["params"]}
+    in_optimizers |= {id(p) for p in model.inference_optimizer.param_groups[0]["params"]}
+    assert not in_optimizers & {id(p) for p in policy.target_hypernetworks.parameters()}
+
+    def generated(network, condition):
+        parts = []
+        for layer in network.layers:
+            weights, biases = layer.generate(network.hypernet_trunk(condition))
+            parts += [weights.flatten(1), biases]
+        return th.cat(parts, dim=1)
+
+    condition = policy.task_embedding(obs["task"])
+    with th.no_grad():
+        own = th.cat([generated(head.actor, condition), generated(head.critic, condition)], dim=1)
+    target = policy.inference_target(obs)  # while pre-training: the policy's own (multi-task) hypernetwork
+    assert th.equal(target, own) and not target.requires_grad
+
+    initial = snapshot(policy.target_hypernetworks)
+    model.learn(240)  # the switch after the first update, then one meta-training update
+    assert not policy.in_pretraining
+    assert changed(initial, snapshot(policy.target_hypernetworks), "")  # copied at the switch, after pre-training
+    after_switch = policy.inference_target(obs)
+    with th.no_grad():
+        condition = policy.task_embedding(obs["task"])
+        moved = th.cat(
+            [generated(policy.mlp_extractor.actor, condition), generated(policy.mlp_extractor.critic, condition)], 1
+        )
+    assert not th.equal(after_switch, moved)  # the meta-policy's hypernetwork trained on; the target is the frozen copy
+    frozen = [network for network in policy.target_hypernetworks]
+    with th.no_grad():
+        assert th.equal(after_switch, th.cat([generated(frozen[0], condition), generated(frozen[1], condition)], 1))

@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the gymnasium ids)
 from sb3_hypernet import (
+    BIPlusPlusHNPolicy,
     MetaEpisodeLogger,
     MetaRecurrentPPO,
     MultiTaskHNPolicy,
@@ -51,6 +52,7 @@ CONFIGS = {
     "ti_hn.yml": TIHNPolicy,
     "ti_plus_plus_hn.yml": TIPlusPlusHNPolicy,
     "multi_hn.yml": MultiTaskHNPolicy,
+    "bi_plus_plus_hn.yml": BIPlusPlusHNPolicy,
 }
 #: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
 CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if not name.startswith("rnn")}

@@ -3,6 +3,7 @@ auxiliary losses, the reference's value loss, per-module gradient clipping and t
 and the task-inference policies."""
 
 from sb3_hypernet.task_inference.policies import (
+    BIPlusPlusHNPolicy,
     MultiTaskHNPolicy,
     TaskInferencePolicy,
     TIHNPolicy,
@@ -16,6 +17,7 @@ from sb3_hypernet.task_inference.ppo import VALUE_LOSSES, MetaRecurrentPPO, clip
 
 __all__ = [
     "VALUE_LOSSES",
+    "BIPlusPlusHNPolicy",
     "MetaRecurrentPPO",
     "MultiTaskHNPolicy",
     "TIHNPolicy",

@@ -24,6 +24,7 @@ parameters (the ++ variants, whose inference module also trained on the pre-trai
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any, ClassVar
 
@@ -298,3 +299,43 @@ class MultiTaskHNPolicy(MetaRecurrentPolicy):
 
     def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         return self.task_embedding(obs[TASK_KEY].flatten(1).float()), features[:, : self.features_extractor.obs_dim]
+
+
+class BIPlusPlusHNPolicy(TIPlusPlusHNPolicy):
+    """BI++HN (NeurIPS 2023, appendix 8.1): TI++HN that infers the base network instead of the task embedding: the
+    target is every weight and bias the multi-task hypernetwork generates for the true task, ``phi'(g(c))``, with a
+    stop-gradient. While pre-training that is the policy's own hypernetwork; at the switch a frozen copy of it is
+    kept as the target, since the meta-policy's hypernetwork (starting from it) keeps training. The decoder's output
+    has one unit per generated parameter: far more compute than TI++HN.
+    """
+
+    def _build_inference_module(self) -> None:
+        head = self.mlp_extractor
+        # The multi-task hypernetworks the target comes from after the switch (a buffer-like frozen copy, saved
+        # with the policy so a checkpoint of either phase loads).
+        self.target_hypernetworks = copy.deepcopy(nn.ModuleList([head.actor, head.critic])).requires_grad_(False)
+        super()._build_inference_module()
+
+    def inference_target_dim(self) -> int:
+        return sum(layer.n_generated for network in (self.mlp_extractor.actor, self.mlp_extractor.critic)
+                   for layer in network.layers)  # fmt: skip
+
+    def inference_target(self, obs: PyTorchObs) -> th.Tensor:
+        """The base-network parameters the multi-task hypernetwork generates for the true task, flattened."""
+        hypernetworks = (
+            [self.mlp_extractor.actor, self.mlp_extractor.critic] if self.in_pretraining else self.target_hypernetworks
+        )
+        with th.no_grad():
+            condition = self.task_embedding(obs[TASK_KEY].flatten(1).float())
+            generated = []
+            for network in hypernetworks:
+                z = network.hypernet_trunk(condition)
+                for layer in network.layers:
+                    weights, biases = layer.generate(z)
+                    generated += [weights.flatten(1), biases]
+            return th.cat(generated, dim=1)
+
+    def end_pretraining(self) -> None:
+        super().end_pretraining()
+        head = self.mlp_extractor
+        self.target_hypernetworks.load_state_dict(nn.ModuleList([head.actor, head.critic]).state_dict())
