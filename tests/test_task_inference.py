@@ -24,6 +24,7 @@ from sb3_hypernet import (
     TIPlusPlusPolicy,
     TIPolicy,
 )
+from sb3_hypernet.evaluation import load_meta_model
 from sb3_hypernet.task_inference import gaussian_kl
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, decoder_layers=[8])
@@ -433,3 +434,49 @@ def test_bi_infers_the_base_network_the_multi_task_hypernetwork_generates_for_th
     frozen = [network for network in policy.target_hypernetworks]
     with th.no_grad():
         assert th.equal(after_switch, th.cat([generated(frozen[0], condition), generated(frozen[1], condition)], 1))
+
+
+def test_the_progress_bar_shows_the_phase(capsys):
+    from stable_baselines3.common.callbacks import ProgressBarCallback
+
+    class RecordingProgressBar(ProgressBarCallback):
+        """SB3's progress bar, remembering the descriptions it was given (a captured bar renders only its end)."""
+
+        def _on_training_start(self) -> None:
+            super()._on_training_start()
+            self.descriptions = []
+            show = self.pbar.set_description_str
+            self.pbar.set_description_str = lambda text, **kwargs: (
+                self.descriptions.append(text),
+                show(text, **kwargs),
+            )
+
+    bar = RecordingProgressBar()
+    make_pretraining(TIPolicy, pretrain_updates=2).learn(360, callback=bar)
+    assert bar.descriptions == ["pre-training 0/2", "pre-training 1/2", "meta-training"]
+    assert "meta-training" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "policy_class",
+    [TINaivePolicy, TIPolicy, TIPlusPlusPolicy, TIHNPolicy, TIPlusPlusHNPolicy, BIPlusPlusHNPolicy, MultiTaskHNPolicy],
+)
+def test_every_method_saves_and_loads_with_identical_behaviour(policy_class, tmp_path):
+    pretrain = 1 if getattr(policy_class, "pretrains", False) else 0
+    kwargs = {} if policy_class is not MultiTaskHNPolicy else dict(policy_kwargs={**SMALL, "hyper_init": "kaiming"})
+    if policy_class is MultiTaskHNPolicy:
+        kwargs["policy_kwargs"].pop("decoder_layers")
+    model = make_pretraining(policy_class, pretrain_updates=pretrain, **kwargs)
+    model.learn(240)
+    obs, _, states, starts = sequences(model)
+    model.save(tmp_path / "model.zip")
+    model.policy.save(str(tmp_path / "policy.pth"))
+    loaded = load_meta_model(tmp_path / "model.zip", device="cpu")  # what sb3_hypernet.evaluate loads
+    assert type(loaded) is MetaRecurrentPPO and type(loaded.policy) is policy_class
+    assert loaded.pretrain_updates_done == model.pretrain_updates_done
+    for other in (loaded.policy, policy_class.load(str(tmp_path / "policy.pth"))):
+        for policy in (model.policy, other):
+            policy.set_training_mode(False)
+        with th.no_grad():
+            expected = model.policy.get_distribution(obs, states.pi, starts)[0].distribution.logits
+            assert th.equal(other.get_distribution(obs, states.pi, starts)[0].distribution.logits, expected)

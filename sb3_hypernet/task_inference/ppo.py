@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.type_aliases import RecurrentDictRolloutBufferSamples
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from stable_baselines3.common.utils import explained_variance
 
 #: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
@@ -34,6 +35,13 @@ def clipped_huber_value_loss(
     unclipped_loss = F.smooth_l1_loss(values, returns, reduction="none")
     clipped_loss = F.smooth_l1_loss(clipped, returns, reduction="none")
     return 0.5 * th.max(unclipped_loss, clipped_loss)[mask].mean()
+
+
+def _progress_bars(callback: BaseCallback) -> list[Any]:
+    """The tqdm bars of the ProgressBarCallbacks in a callback tree."""
+    if isinstance(callback, CallbackList):
+        return [bar for child in callback.callbacks for bar in _progress_bars(child)]
+    return [callback.pbar] if isinstance(callback, ProgressBarCallback) and hasattr(callback, "pbar") else []
 
 
 class MetaRecurrentPPO(RecurrentPPO):
@@ -55,7 +63,8 @@ class MetaRecurrentPPO(RecurrentPPO):
       policy of its pre-training phase (TI, TI++, TI+HN, TI++HN; NeurIPS 3.3, 8.2: 100 on the Grid-Worlds, 563 on
       MuJoCo), inside the same frame budget; then the policy switches to meta-training
       (:meth:`~sb3_hypernet.task_inference.TaskInferencePolicy.end_pretraining`). ``pretrain/updates`` and
-      ``pretrain/active`` are logged, and the switch is printed with ``verbose >= 1``. The count is saved with the
+      ``pretrain/active`` are logged, the phase labels the progress bar (``progress_bar=True``), and the switch is
+      printed with ``verbose >= 1``. The count is saved with the
       model and the phase with the policy, so a checkpoint resumes in the phase it was saved in.
 
     Policies without these methods (sb3-contrib's own) train exactly as with RecurrentPPO.
@@ -186,6 +195,18 @@ class MetaRecurrentPPO(RecurrentPPO):
             th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         for optimizer in optimizers:
             optimizer.step()
+
+    def collect_rollouts(self, env: Any, callback: BaseCallback, rollout_buffer: Any, n_rollout_steps: int) -> bool:
+        # The one place that sees the callbacks: label SB3's progress bar with the phase.
+        if self.pretrain_updates:
+            phase = (
+                f"pre-training {self.pretrain_updates_done}/{self.pretrain_updates}"
+                if self.policy.in_pretraining
+                else "meta-training"
+            )
+            for progress_bar in _progress_bars(callback):
+                progress_bar.set_description_str(phase)
+        return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
 
     def _count_pretraining_update(self) -> None:
         """Count an update of the pre-training phase, switch the policy to meta-training after the last one, and
