@@ -269,9 +269,10 @@ def changed(before: dict, after: dict, prefix: str) -> bool:
 def test_hard_reset_reinitialises_everything_but_the_task_embedding_and_inference(policy):
     model = make_pretraining(policy)
     before, after, optimizer_state = around_the_switch(model)
-    for kept in ("task_embedding.", "lstm_actor.", "decoder."):
+    for kept in ("task_embedding.", "lstm_actor.", "decoder.", "mlp_extractor.state_normalizer."):
         assert not changed(before, after, kept), kept
-    for reset in ("mlp_extractor.", "belief_projection.", "action_net." if policy is TIPolicy else "mlp_extractor."):
+    outputs = "action_net." if policy is TIPolicy else "mlp_extractor.actor."
+    for reset in ("mlp_extractor.state_embedding.", "belief_projection.", outputs):
         assert changed(before, after, reset), reset
     assert optimizer_state == 0  # a fresh optimiser for the fresh policy
     if policy is TIPolicy:

@@ -57,7 +57,8 @@ def check_task_key(observation_space: spaces.Space, policy_name: str) -> None:
 
 
 class TaskEmbedding(nn.Sequential):
-    """``g(c) = ReLU(Linear(c, size))``: the learned task embedding the multi-task policy conditions on."""
+    """``g(c) = ReLU(Linear(c, size))``: the learned task embedding the multi-task policy conditions on (NeurIPS 3.3
+    and 8.2 project the task to the size of ``phi``; the ReLU is ours, as in ``phi``)."""
 
     def __init__(self, task_dim: int, size: int):
         super().__init__(nn.Linear(task_dim, size), nn.ReLU())
@@ -131,7 +132,12 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         self.pretraining.fill_(False)
         if not self.reuse:
             learning_rate = self.optimizer.param_groups[0]["lr"]
+            # The state statistics describe the states, not the policy: they survive the reset.
+            normalizer = getattr(self.mlp_extractor, "state_normalizer", None)
+            statistics = None if normalizer is None else normalizer.state_dict()
             self._build(self._dummy_schedule)  # head, belief projection, output layers, log std: freshly drawn
+            if statistics is not None:
+                self.mlp_extractor.state_normalizer.load_state_dict(statistics)
             self.to(self.device)
             self._build_optimizer(learning_rate)
 
