@@ -240,27 +240,33 @@ def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> tuple[Path, Path]:
-    """rl_zoo3.train on GridNavi-v0 with the RNN+HN config (small networks, 2 rollouts); (working dir, model zip)."""
-    workdir = tmp_path_factory.mktemp("zoo")
+def train_through_zoo(workdir: Path, launcher: str, algo: str, conf: str, params: list[str]) -> Path:
+    """Train on GridNavi-v0 through a zoo command line (``launcher``: rl_zoo3.train or sb3_hypernet.train) for 2
+    rollouts with seed 1; the saved model's path."""
     check(
         run(
             [
-                "-m", "rl_zoo3.train",
-                "--algo", "ppo_lstm",
+                "-m", launcher,
+                "--algo", algo,
                 "--env", "GridNavi-v0",
                 "--gym-packages", "envs",
-                "--conf-file", str(CONFIG_DIR / "rnn_hn.yml"),
-                "-n", "1920",
+                "--conf-file", str(CONFIG_DIR / conf),
                 "--eval-freq", "-1",
                 "--seed", "1",
-                "-params", f"policy_kwargs:{SMALL_POLICY_KWARGS}",
+                *params,
             ],
             workdir,
         )
     )  # fmt: skip
-    return workdir, workdir / "logs" / "ppo_lstm" / "GridNavi-v0_1" / "GridNavi-v0.zip"
+    return workdir / "logs" / algo / "GridNavi-v0_1" / "GridNavi-v0.zip"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> tuple[Path, Path]:
+    """rl_zoo3.train on GridNavi-v0 with the RNN+HN config (small networks, 2 rollouts); (working dir, model zip)."""
+    workdir = tmp_path_factory.mktemp("zoo")
+    params = ["-n", "1920", "-params", f"policy_kwargs:{SMALL_POLICY_KWARGS}"]
+    return workdir, train_through_zoo(workdir, "rl_zoo3.train", "ppo_lstm", "rnn_hn.yml", params)
 
 
 def test_envs_importable_outside_the_repository(tmp_path):
@@ -418,23 +424,8 @@ SMALL_TI_POLICY_KWARGS = SMALL_POLICY_KWARGS.replace(
 def meta_run(tmp_path_factory) -> tuple[Path, Path]:
     """python -m sb3_hypernet.train with TI Naive on GridNavi-v0 (small networks, 2 envs, 2 rollouts)."""
     workdir = tmp_path_factory.mktemp("meta_zoo")
-    check(
-        run(
-            [
-                "-m", "sb3_hypernet.train",
-                "--algo", "meta_ppo_lstm",
-                "--env", "GridNavi-v0",
-                "--gym-packages", "envs",
-                "--conf-file", str(CONFIG_DIR / "ti_naive.yml"),
-                "-n", "240",
-                "--eval-freq", "-1",
-                "--seed", "1",
-                "-params", f"policy_kwargs:{SMALL_TI_POLICY_KWARGS}", "n_envs:2",
-            ],
-            workdir,
-        )
-    )  # fmt: skip
-    return workdir, workdir / "logs" / "meta_ppo_lstm" / "GridNavi-v0_1" / "GridNavi-v0.zip"
+    params = ["-n", "240", "-params", f"policy_kwargs:{SMALL_TI_POLICY_KWARGS}", "n_envs:2"]
+    return workdir, train_through_zoo(workdir, "sb3_hypernet.train", "meta_ppo_lstm", "ti_naive.yml", params)
 
 
 def test_launcher_trains_meta_recurrent_ppo_and_the_zoo_tools_load_it(meta_run, capsys):
