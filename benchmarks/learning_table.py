@@ -23,6 +23,9 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("results", type=Path, help="JSON lines of benchmarks/learning_curve.py --out")
 parser.add_argument("--env", default="GridNavi-v0")
 parser.add_argument("--methods", nargs="+", default=None, help="methods (columns) to show, in order")
+parser.add_argument(
+    "--inner", action="store_true", help="add each cell's adaptation curve (mean inner-episode returns)"
+)
 args = parser.parse_args()
 
 records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
@@ -44,13 +47,16 @@ def cell(method: str, checkpoint: float) -> str:
     if not runs:
         return ""
     values = [runs[seed]["meta_return"]["mean"] for seed in sorted(runs)]
+    curve = ""
+    if args.inner:
+        inner = np.mean([[s["mean"] for s in runs[seed]["inner_returns"]] for seed in sorted(runs)], axis=0)
+        curve = "; inner " + ", ".join(f"{v:.2f}" for v in inner)
     if len(values) == 1:
         stats = next(iter(runs.values()))["meta_return"]
-        return f"{values[0]:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}] (1 seed, CI over tasks)"
+        return f"{values[0]:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}] (1 seed, CI over tasks{curve})"
     low, high = bootstrap_ci(np.array(values))
-    return (
-        f"{np.mean(values):.2f} [{low:.2f}, {high:.2f}] ({len(values)} seeds: {', '.join(f'{v:.1f}' for v in values)})"
-    )
+    per_seed = ", ".join(f"{v:.1f}" for v in values)
+    return f"{np.mean(values):.2f} [{low:.2f}, {high:.2f}] ({len(values)} seeds: {per_seed}{curve})"
 
 
 learning_rates = {
