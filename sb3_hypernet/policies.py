@@ -28,7 +28,7 @@ from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, MetaPolicyH
 from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.initializers import init_base_linear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
-from sb3_hypernet.wrappers import META_OBS_KEYS
+from sb3_hypernet.wrappers import META_OBS_KEYS, TASK_KEY
 
 
 def check_meta_observation_space(observation_space: spaces.Space, policy_name: str) -> None:
@@ -44,6 +44,30 @@ def check_meta_observation_space(observation_space: spaces.Space, policy_name: s
         raise ValueError(f"{hint} Missing: {', '.join(missing)}.")
     if not isinstance(observation_space["obs"], (spaces.Box, spaces.Discrete)):
         raise ValueError(f"{policy_name} supports Box or Discrete inner observations, got {observation_space['obs']}.")
+
+
+def check_task_key(observation_space: spaces.Space, policy_name: str) -> None:
+    """``ValueError`` telling to set ``expose_task`` unless the observation has the ``task`` entry."""
+    if isinstance(observation_space, spaces.Dict) and TASK_KEY not in observation_space.spaces:
+        raise ValueError(
+            f"{policy_name} needs the task descriptor in the observation's {TASK_KEY!r} entry, which this env does not "
+            f"have: make it with expose_task=True (gym.make(env_id, expose_task=True); in a zoo config, env_kwargs: "
+            f"{{expose_task: true}})."
+        )
+
+
+def _check_task_inference_weight(weight: Any, end_to_end: bool, policy_name: str) -> float:
+    """The validated ``task_inference_weight`` (``ValueError`` naming the problem)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not np.isfinite(weight):
+        raise ValueError(f"task_inference_weight must be a finite number >= 0, got {weight!r}")
+    if weight < 0:
+        raise ValueError(f"task_inference_weight must be >= 0, got {weight!r}")
+    if weight and not end_to_end:
+        raise ValueError(
+            f"task_inference_weight is the end-to-end + task-inference option of the end-to-end policies (RNN, "
+            f"RNN+S, RNN+HN, FiLM; NeurIPS 2023 appendix 8.3); {policy_name} trains its task inference on its own."
+        )
+    return float(weight)
 
 
 def _check_size(name: str, value: Any, minimum: int = 1) -> None:
@@ -145,10 +169,22 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     :param use_sde: not supported; present because RecurrentPPO always passes it
     :param optimizer_class: optimiser
     :param optimizer_kwargs: optimiser keyword arguments other than the learning rate
+    :param task_inference_weight: weight ``w`` of the end-to-end + task-inference combination of NeurIPS 2023
+        appendix 8.3 (0: off, the end-to-end method alone). With ``w > 0`` the policy reads the task descriptor
+        ``c`` from the observation's ``task`` entry (``expose_task=True``) for a loss only, never to act, and adds
+        ``w * ||R(latent) - c||^2`` to the PPO loss: the GRU's latent, the output of the RNN that the policy reads,
+        is compared to the label with no bottleneck, no KL and no stop-gradient, so the task-inference gradient
+        shares the encoder with the RL gradient. The paper uses the latent "directly" as the prediction; since its
+        size (``2 * latent_dim``) differs from the label's in general, ``R`` is one linear readout to the label's
+        size (our choice: the least that makes the comparison defined). The paper's "10%" and "50%" weightings are
+        ``w = 0.1`` and ``w = 0.5`` here. Train with :class:`~sb3_hypernet.MetaRecurrentPPO`, which adds the
+        term (logged as ``train/aux_task_inference``).
     :param head_kwargs: keyword arguments of the head (see each policy)
     """
 
     head_class: ClassVar[type[MetaPolicyHead]]
+    #: Whether the policy is trained end to end, so that appendix 8.3's auxiliary task inference can be added.
+    end_to_end: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -168,10 +204,14 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         use_sde: bool = False,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        task_inference_weight: float = 0.0,
         **head_kwargs: Any,
     ):
         name = type(self).__name__
         check_meta_observation_space(observation_space, name)
+        self._task_inference_weight = _check_task_inference_weight(task_inference_weight, self.end_to_end, name)
+        if self._task_inference_weight:
+            check_task_key(observation_space, f"{name} with task_inference_weight > 0")
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
             raise ValueError(f"{name} supports Discrete and Box action spaces, got {action_space}.")
         if use_sde:
@@ -205,6 +245,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             log_std_init=log_std_init,
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
+            task_inference_weight=self._task_inference_weight,
             **head_kwargs,
         )
         # Read by _build_mlp_extractor, which the parent constructor calls.
@@ -362,6 +403,13 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         self, obs: PyTorchObs, actions: th.Tensor, lstm_states: RNNStates, episode_starts: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Values, log-probabilities of ``actions`` and entropies over a batch of sequences."""
+        if self._task_inference_weight:
+            # RecurrentPPO calls this: it would silently train without the auxiliary loss.
+            raise TypeError(
+                f"{type(self).__name__} with task_inference_weight > 0 adds a task-inference loss to PPO's: train it "
+                "with sb3_hypernet.MetaRecurrentPPO (rl_zoo3: python -m sb3_hypernet.train --algo meta_ppo_lstm), "
+                "which calls evaluate_actions_and_losses; RecurrentPPO would ignore the loss."
+            )
         head_inputs, _ = self._encode(obs, lstm_states.pi, episode_starts)
         return self._evaluate_head(head_inputs, actions)
 
@@ -376,11 +424,16 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         """:meth:`evaluate_actions` and the policy's auxiliary losses from the same pass, by name.
 
         ``mask`` is True on real steps and False on the padding of RecurrentPPO's sequences; auxiliary losses
-        average over real steps only. The end-to-end policies have none; task-inference policies add theirs, and
+        average over real steps only. The end-to-end policies have none unless ``task_inference_weight > 0``
+        (``task_inference``, appendix 8.3); task-inference policies add theirs, and
         :class:`~sb3_hypernet.MetaRecurrentPPO` adds every term to the PPO loss and logs it.
         """
-        values, log_prob, entropy = self.evaluate_actions(obs, actions, lstm_states, episode_starts)
-        return values, log_prob, entropy, {}
+        features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
+        values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
+        if not self._task_inference_weight:
+            return values, log_prob, entropy, {}
+        error = (self.task_readout(latent) - obs[TASK_KEY].flatten(1).float()).pow(2).sum(-1)
+        return values, log_prob, entropy, {"task_inference": self._task_inference_weight * error[mask].mean()}
 
     def _build_optimizer(self, learning_rate: float) -> None:
         """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on
@@ -391,7 +444,11 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     def _build_inference_module(self) -> None:
         """Hook for modules trained by auxiliary losses (task inference), built after the encoder and before the
-        optimiser; none here."""
+        optimiser: here appendix 8.3's linear readout of the latent when ``task_inference_weight > 0``, trained with
+        the rest of the policy by its optimiser."""
+        if self._task_inference_weight:
+            task_dim = int(spaces.flatdim(self.observation_space[TASK_KEY]))
+            self.task_readout = nn.Linear(2 * self._config["latent_dim"], task_dim).to(self.device)
 
     def inference_parameters(self) -> list[nn.Parameter]:
         """Parameters trained by the auxiliary losses alone, on :class:`~sb3_hypernet.MetaRecurrentPPO`'s inference
@@ -400,8 +457,9 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     def gradient_groups(self) -> dict[str, list[nn.Parameter]]:
         """The modules whose gradient norms the reference implementation clips separately (SPEC 10): the trajectory
-        encoder (with any inference module) and the actor-critic (everything else)."""
-        encoder = [*self.lstm_actor.parameters(), *self.inference_parameters()]
+        encoder (with any inference module or readout) and the actor-critic (everything else)."""
+        readout = list(self.task_readout.parameters()) if self._task_inference_weight else []
+        encoder = [*self.lstm_actor.parameters(), *self.inference_parameters(), *readout]
         in_encoder = {id(p) for p in encoder}
         return {"encoder": encoder, "actor_critic": [p for p in self.parameters() if id(p) not in in_encoder]}
 

@@ -53,9 +53,10 @@ CONFIGS = {
     "ti_plus_plus_hn.yml": TIPlusPlusHNPolicy,
     "multi_hn.yml": MultiTaskHNPolicy,
     "bi_plus_plus_hn.yml": BIPlusPlusHNPolicy,
+    "rnn_hn_task_inference.yml": RNNHNPolicy,
 }
 #: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
-CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if not name.startswith("rnn")}
+CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if name not in {"rnn.yml", "rnn_s.yml", "rnn_hn.yml"}}
 GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
 N_INNER = 4
 # Small networks for fast tests (rl_zoo3 -params replaces policy_kwargs as a whole); RNNPolicy has no state embedding.
@@ -118,6 +119,19 @@ def test_config_entries_have_the_gridworld_settings(conf, env_id):
     assert normalize["clip_reward"] == 10.0
     assert get_class_by_name(hp["policy"]) is CONFIGS[conf]
     assert get_class_by_name(hp["callback"]) is MetaEpisodeLogger
+
+
+@pytest.mark.parametrize("env_id", GRID_ENVS)
+def test_the_end_to_end_task_inference_config_is_rnn_hn_with_the_auxiliary_weight(env_id):
+    """Appendix 8.3's combination: rnn_hn.yml's entry plus the weight and the task entry it needs."""
+    combined = load_hyperparams(CONFIG_DIR / "rnn_hn_task_inference.yml", env_id, "meta_ppo_lstm")
+    plain = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", env_id, "ppo_lstm")
+    assert evaluated(combined.pop("policy_kwargs")) == {
+        **evaluated(plain.pop("policy_kwargs")),
+        "task_inference_weight": 0.1,
+    }
+    assert combined.pop("env_kwargs") == {"expose_task": True}
+    assert combined == plain
 
 
 @pytest.mark.parametrize(

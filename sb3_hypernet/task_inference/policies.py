@@ -35,7 +35,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
-from sb3_hypernet.policies import MetaRecurrentPolicy, _check_size
+from sb3_hypernet.policies import MetaRecurrentPolicy, _check_size, check_task_key
 from sb3_hypernet.wrappers import TASK_KEY
 
 
@@ -44,16 +44,6 @@ def gaussian_kl(mean: th.Tensor, logvar: th.Tensor, prior_mean: th.Tensor, prior
     dimension."""
     ratio = th.exp(logvar - prior_logvar)
     return 0.5 * (ratio + (mean - prior_mean).pow(2) / th.exp(prior_logvar) - 1.0 - (logvar - prior_logvar)).sum(-1)
-
-
-def check_task_key(observation_space: spaces.Space, policy_name: str) -> None:
-    """``ValueError`` telling to set ``expose_task`` unless the observation has the ``task`` entry."""
-    if isinstance(observation_space, spaces.Dict) and TASK_KEY not in observation_space.spaces:
-        raise ValueError(
-            f"{policy_name} needs the task descriptor in the observation's {TASK_KEY!r} entry, which this env does not "
-            f"have: make it with expose_task=True (gym.make(env_id, expose_task=True); in a zoo config, env_kwargs: "
-            f"{{expose_task: true}})."
-        )
 
 
 class TaskEmbedding(nn.Sequential):
@@ -77,6 +67,7 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
     """
 
     head_class: ClassVar[type[MetaPolicyHead]] = RNNSHead
+    end_to_end = False
     #: Whether the method starts with a multi-task pre-training phase (and infers g(c) instead of c).
     pretrains: ClassVar[bool] = False
     #: ++: keep the multi-task parameters at the switch and train inference during pre-training too.
@@ -290,6 +281,7 @@ class MultiTaskHNPolicy(MetaRecurrentPolicy):
     """
 
     head_class = HyperNetworkHead
+    end_to_end = False
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: Schedule, **kwargs):
         check_task_key(observation_space, type(self).__name__)
