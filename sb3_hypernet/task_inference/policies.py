@@ -46,6 +46,23 @@ def gaussian_kl(mean: th.Tensor, logvar: th.Tensor, prior_mean: th.Tensor, prior
     return 0.5 * (ratio + (mean - prior_mean).pow(2) / th.exp(prior_logvar) - 1.0 - (logvar - prior_logvar)).sum(-1)
 
 
+def check_layers(name: str, layers: Any) -> list[int]:
+    """``layers`` as a list of hidden-layer sizes (``ValueError`` naming ``name`` otherwise)."""
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f"{name} must be a list of layer sizes, got {layers!r}")
+    for size in layers:
+        _check_size(f"{name} entries", size)
+    return list(layers)
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers of ``sizes`` with ReLU between them (none after the last): the decoders of SPEC 3."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
 class TaskEmbedding(nn.Sequential):
     """``g(c) = ReLU(Linear(c, size))``: the learned task embedding the multi-task policy conditions on (NeurIPS 3.3
     and 8.2 project the task to the size of ``phi``; the ReLU is ours, as in ``phi``)."""
@@ -54,10 +71,74 @@ class TaskEmbedding(nn.Sequential):
         super().__init__(nn.Linear(task_dim, size), nn.ReLU())
 
 
-class TaskInferencePolicy(MetaRecurrentPolicy):
-    """Base of the task-inference policies: a Gaussian belief trained by inference losses, a policy on
-    ``phi = ReLU(P_phi(stop_grad([mu, sigma])))``. Subclasses choose the head and the inference target
-    (:meth:`inference_target`). Train with :class:`~sb3_hypernet.MetaRecurrentPPO`.
+class BeliefPolicy(MetaRecurrentPolicy):
+    """What the task-inference family shares (SPEC 3): the GRU's latent read as a Gaussian belief
+    ``N(mu, sigma)``, and a policy on ``phi = ReLU(P_phi(stop_grad([mu, sigma])))``, so the PPO loss never reaches
+    the encoder. Subclasses add the inference losses that train it: labels (:class:`TaskInferencePolicy`) or
+    meta-episode reconstruction (:class:`~sb3_hypernet.task_inference.VIPolicy`). Train with
+    :class:`~sb3_hypernet.MetaRecurrentPPO`.
+
+    :param kl_weight: weight of the KL term to the previous step's posterior
+    :param latent_embedding_dim: size of ``phi`` (25; 10 on Ant-Dir)
+    :param kwargs: everything :class:`~sb3_hypernet.MetaRecurrentPolicy` and the head take
+    """
+
+    head_class: ClassVar[type[MetaPolicyHead]] = RNNSHead
+    end_to_end = False
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        kl_weight: float = 1.0,
+        **kwargs: Any,
+    ):
+        self._kl_weight = float(kl_weight)
+        if not self._kl_weight >= 0:  # also NaN
+            raise ValueError(f"kl_weight must be a number >= 0, got {kl_weight!r}")
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _head_condition(self, latent_dim: int, latent_embedding_dim: int) -> tuple[int, int | None]:
+        # The head reads phi as it is; P_phi lives in the policy (belief_projection).
+        return latent_embedding_dim, None
+
+    def _build_mlp_extractor(self) -> None:
+        super()._build_mlp_extractor()
+        belief_size = 2 * self._config["latent_dim"]
+        self.belief_projection = nn.Sequential(nn.Linear(belief_size, self._head_spec.condition_dim), nn.ReLU())
+
+    @property
+    def in_pretraining(self) -> bool:
+        """True while the policy is the multi-task policy of a pre-training phase (never, here)."""
+        return False
+
+    @staticmethod
+    def belief(latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``(mu, log sigma^2)`` of the belief from the GRU latent."""
+        mean, logvar = latent.chunk(2, dim=-1)
+        return mean, logvar
+
+    def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        mean, logvar = self.belief(latent)
+        # stop_grad: the PPO loss must not reach the inference module (NeurIPS 3.3).
+        belief = th.cat([mean, th.exp(0.5 * logvar)], dim=-1).detach()
+        return self.belief_projection(belief), features[:, : self.features_extractor.obs_dim]
+
+    def evaluate_actions(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} is trained by inference losses next to PPO's: train it with "
+            "sb3_hypernet.MetaRecurrentPPO (rl_zoo3: python -m sb3_hypernet.train), which calls "
+            "evaluate_actions_and_losses; RecurrentPPO would never train its task inference."
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "kl_weight": self._kl_weight}
+
+
+class TaskInferencePolicy(BeliefPolicy):
+    """Base of the label-based task-inference policies: the belief is trained to predict a target from the
+    task label (:meth:`inference_target`); subclasses choose the head and the target.
 
     :param decoder_layers: hidden layers (ReLU) of the decoder from ``z`` to the target: ``[32, 32]`` on the
         Grid-Worlds, ``[64, 32]`` on MuJoCo (SPEC 3)
@@ -66,8 +147,6 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
     :param kwargs: everything :class:`~sb3_hypernet.MetaRecurrentPolicy` and the head take
     """
 
-    head_class: ClassVar[type[MetaPolicyHead]] = RNNSHead
-    end_to_end = False
     #: Whether the method starts with a multi-task pre-training phase (and infers g(c) instead of c).
     pretrains: ClassVar[bool] = False
     #: ++: keep the multi-task parameters at the switch and train inference during pre-training too.
@@ -79,27 +158,15 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         action_space: spaces.Space,
         lr_schedule: Schedule,
         decoder_layers: list[int] | tuple[int, ...] = (32, 32),
-        kl_weight: float = 1.0,
         **kwargs: Any,
     ):
         check_task_key(observation_space, type(self).__name__)
-        if not isinstance(decoder_layers, (list, tuple)):
-            raise ValueError(f"decoder_layers must be a list of layer sizes, got {decoder_layers!r}")
-        for size in decoder_layers:
-            _check_size("decoder_layers entries", size)
-        self._decoder_layers = list(decoder_layers)
-        self._kl_weight = float(kl_weight)
+        self._decoder_layers = check_layers("decoder_layers", decoder_layers)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
-    def _head_condition(self, latent_dim: int, latent_embedding_dim: int) -> tuple[int, int | None]:
-        # The head reads phi as it is; P_phi lives in the policy (belief_projection).
-        return latent_embedding_dim, None
 
     def _build_mlp_extractor(self) -> None:
         # Also called again by the hard reset at the end of pre-training (_build): g survives it.
         super()._build_mlp_extractor()
-        belief_size = 2 * self._config["latent_dim"]
-        self.belief_projection = nn.Sequential(nn.Linear(belief_size, self._head_spec.condition_dim), nn.ReLU())
         if self.pretrains and not hasattr(self, "task_embedding"):
             task_dim = int(spaces.flatdim(self.observation_space[TASK_KEY]))
             self.task_embedding = TaskEmbedding(task_dim, self._head_spec.condition_dim)
@@ -133,12 +200,7 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
             self._build_optimizer(learning_rate)
 
     def _build_inference_module(self) -> None:
-        sizes = [self._config["latent_dim"], *self._decoder_layers]
-        layers: list[nn.Module] = []
-        for n_in, n_out in itertools.pairwise(sizes):
-            layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-        layers.append(nn.Linear(sizes[-1], self.inference_target_dim()))
-        self.decoder = nn.Sequential(*layers)
+        self.decoder = mlp([self._config["latent_dim"], *self._decoder_layers, self.inference_target_dim()])
 
     def inference_target_dim(self) -> int:
         """Size of the inference target."""
@@ -156,27 +218,10 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         """The GRU encoder and the decoder: trained by the inference losses only."""
         return [*self.lstm_actor.parameters(), *self.decoder.parameters()]
 
-    @staticmethod
-    def belief(latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """``(mu, log sigma^2)`` of the belief from the GRU latent."""
-        mean, logvar = latent.chunk(2, dim=-1)
-        return mean, logvar
-
     def _head_inputs(self, obs: PyTorchObs, features: th.Tensor, latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        state = features[:, : self.features_extractor.obs_dim]
         if self.in_pretraining:  # the multi-task policy acts on the true task
-            return self.task_embedding(obs[TASK_KEY].flatten(1).float()), state
-        mean, logvar = self.belief(latent)
-        # stop_grad: the PPO loss must not reach the inference module (NeurIPS 3.3).
-        belief = th.cat([mean, th.exp(0.5 * logvar)], dim=-1).detach()
-        return self.belief_projection(belief), state
-
-    def evaluate_actions(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError(
-            f"{type(self).__name__} is trained by inference losses next to PPO's: train it with "
-            "sb3_hypernet.MetaRecurrentPPO (rl_zoo3: python -m sb3_hypernet.train), which calls "
-            "evaluate_actions_and_losses; RecurrentPPO would never train its task inference."
-        )
+            return self.task_embedding(obs[TASK_KEY].flatten(1).float()), features[:, : self.features_extractor.obs_dim]
+        return super()._head_inputs(obs, features, latent)
 
     def evaluate_actions_and_losses(
         self,
@@ -217,11 +262,7 @@ class TaskInferencePolicy(MetaRecurrentPolicy):
         return {"target": target_loss[mask].mean(), "kl": self._kl_weight * kl[mask].mean()}
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {
-            **super()._get_constructor_parameters(),
-            "decoder_layers": self._decoder_layers,
-            "kl_weight": self._kl_weight,
-        }
+        return {**super()._get_constructor_parameters(), "decoder_layers": self._decoder_layers}
 
 
 class TINaivePolicy(TaskInferencePolicy):
