@@ -12,6 +12,8 @@ from sb3_hypernet.task_inference import (
     TIPlusPlusHNPolicy,
     TIPlusPlusPolicy,
     TIPolicy,
+    VIHNPolicy,
+    VIPolicy,
 )
 from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
 
@@ -37,6 +39,8 @@ __all__ = [
     "TIPlusPlusPolicy",
     "TIPolicy",
     "TaskDistribution",
+    "VIHNPolicy",
+    "VIPolicy",
     "evaluate_meta_policy",
     "load_meta_model",
     "make_meta_env",

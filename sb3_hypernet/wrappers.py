@@ -15,6 +15,9 @@ from gymnasium import spaces
 #: Keys of the meta-episode observation, in the order policies read them.
 META_OBS_KEYS = ("obs", "prev_action", "prev_reward", "episode_done")
 TASK_KEY = "task"
+#: ``info`` key of the last observation of an inner episode that is not the meta-episode's last (the agent sees the
+#: next inner episode's first observation instead).
+INNER_TERMINAL_KEY = "inner_terminal_observation"
 _TASK_METHODS = ("sample_task", "set_task", "task_descriptor")
 
 
@@ -91,7 +94,9 @@ class MetaEpisodeWrapper(gym.Wrapper):
     ``task_descriptor``, Monitor's ``episode`` entry for the meta-episode (an inner ``Monitor``'s entries are
     removed, so SB3 only ever logs meta-episodes), and
     ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
-    Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to).
+    Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to); the last
+    step of an inner episode that is not the last has ``inner_terminal_observation``, the inner env's final
+    observation, which the agent never sees (reconstruction-based inference decodes it).
 
     Seeding: ``reset(seed=s)`` spawns two independent streams from ``np.random.SeedSequence(s)``, one for the
     wrapper's task generator (passed to ``sample_task``) and one that seeds the inner env (``reset(seed=...)`` with
@@ -234,6 +239,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
             else:
                 # Same task, next inner episode: the agent sees its first observation together with the last
                 # step's action and reward.
+                info[INNER_TERMINAL_KEY] = obs
                 obs, _ = self.env.reset()
                 self._start_inner_episode()
         return (

@@ -1,8 +1,10 @@
 """Task-inference meta-RL on RecurrentPPO (NeurIPS 2023, section 3.3 and appendix 8.1): the algorithm with
 auxiliary losses, the reference's value loss, per-module gradient clipping and the multi-task pre-training phase,
-and the task-inference policies."""
+the task-inference policies, and VariBAD's (VI, VI+HN) with the meta-episode buffer its VAE trains on."""
 
+from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 from sb3_hypernet.task_inference.policies import (
+    BeliefPolicy,
     BIPlusPlusHNPolicy,
     MultiTaskHNPolicy,
     TaskInferencePolicy,
@@ -13,11 +15,16 @@ from sb3_hypernet.task_inference.policies import (
     TIPolicy,
     gaussian_kl,
 )
-from sb3_hypernet.task_inference.ppo import VALUE_LOSSES, MetaRecurrentPPO, clipped_huber_value_loss
+from sb3_hypernet.task_inference.ppo import VAE_DEFAULTS, VALUE_LOSSES, MetaRecurrentPPO, clipped_huber_value_loss
+from sb3_hypernet.task_inference.varibad import VIHNPolicy, VIPolicy
 
 __all__ = [
+    "VAE_DEFAULTS",
     "VALUE_LOSSES",
     "BIPlusPlusHNPolicy",
+    "BeliefPolicy",
+    "MetaEpisodeBuffer",
+    "MetaEpisodeRecorder",
     "MetaRecurrentPPO",
     "MultiTaskHNPolicy",
     "TIHNPolicy",
@@ -26,6 +33,8 @@ __all__ = [
     "TIPlusPlusPolicy",
     "TIPolicy",
     "TaskInferencePolicy",
+    "VIHNPolicy",
+    "VIPolicy",
     "clipped_huber_value_loss",
     "gaussian_kl",
 ]

@@ -17,10 +17,17 @@ from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.type_aliases import RecurrentDictRolloutBufferSamples
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import explained_variance
+
+from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 
 #: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
 VALUE_LOSSES = ("mse", "huber_clipped")
+#: VAE settings when a policy trains on whole meta-episodes and none are given: VariBAD's MuJoCo configuration
+#: (Zintgraf et al. 2020, its published config files): 10,000 meta-episodes kept, 10 per VAE step, 1 VAE step per
+#: PPO update. Its Grid-World configuration (100,000, 25, 3) is in the zoo entries.
+VAE_DEFAULTS = {"vae_buffer_size": 10_000, "vae_batch_size": 10, "vae_updates": 1}
 
 
 def clipped_huber_value_loss(
@@ -66,6 +73,12 @@ class MetaRecurrentPPO(RecurrentPPO):
       ``pretrain/active`` are logged, the phase labels the progress bar (``progress_bar=True``), and the switch is
       printed with ``verbose >= 1``. The count is saved with the
       model and the phase with the policy, so a checkpoint resumes in the phase it was saved in.
+    - policies that train on whole meta-episodes (``trains_on_meta_episodes``: VI, VI+HN) get a
+      :class:`~sb3_hypernet.task_inference.MetaEpisodeBuffer` of the ``vae_buffer_size`` most recent ones, filled
+      during rollouts; after each PPO update, ``vae_updates`` steps of the inference optimiser on
+      ``vae_batch_size`` meta-episodes drawn from it (``policy.meta_episode_losses``, logged as
+      ``train/vae_<name>``). Defaults: :data:`VAE_DEFAULTS`. The buffer is not saved (as the rollout buffer): a
+      loaded model refills it.
 
     Policies without these methods (sb3-contrib's own) train exactly as with RecurrentPPO.
 
@@ -73,6 +86,9 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param clip_grad_per_module: clip each gradient group's norm separately (reference implementation)
     :param inference_learning_rate: learning rate of the policy's inference module (1e-3 as in NeurIPS 8.2)
     :param pretrain_updates: PPO updates of the multi-task pre-training phase (policies that have one)
+    :param vae_buffer_size: meta-episodes kept for the VAE (policies that train on whole meta-episodes)
+    :param vae_batch_size: meta-episodes per VAE step
+    :param vae_updates: VAE steps after each PPO update
     :param kwargs: everything RecurrentPPO takes
     """
 
@@ -84,6 +100,9 @@ class MetaRecurrentPPO(RecurrentPPO):
         clip_grad_per_module: bool = False,
         inference_learning_rate: float = 1e-3,
         pretrain_updates: int = 0,
+        vae_buffer_size: int | None = None,
+        vae_batch_size: int | None = None,
+        vae_updates: int | None = None,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -96,7 +115,9 @@ class MetaRecurrentPPO(RecurrentPPO):
             raise ValueError(f"pretrain_updates must be an integer >= 0, got {pretrain_updates!r}")
         self.pretrain_updates = pretrain_updates
         self.pretrain_updates_done = 0
+        self.vae_buffer_size, self.vae_batch_size, self.vae_updates = vae_buffer_size, vae_batch_size, vae_updates
         self.inference_optimizer: th.optim.Optimizer | None = None
+        self.meta_episode_buffer: MetaEpisodeBuffer | None = None
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
         if _init_setup_model:
             self._setup_model()
@@ -108,6 +129,7 @@ class MetaRecurrentPPO(RecurrentPPO):
                 f"clip_grad_per_module needs a policy with gradient_groups() (an sb3_hypernet policy); "
                 f"{type(self.policy).__name__} has none"
             )
+        self._setup_meta_episode_buffer()
         inference = self._inference_parameters()
         if inference:
             self.inference_optimizer = th.optim.Adam(inference, lr=self.inference_learning_rate, eps=1e-8)
@@ -121,12 +143,53 @@ class MetaRecurrentPPO(RecurrentPPO):
             if self.pretrain_updates_done < self.pretrain_updates:
                 self.policy.start_pretraining()
 
+    def _setup_meta_episode_buffer(self) -> None:
+        settings = {name: getattr(self, name) for name in VAE_DEFAULTS}
+        if not getattr(self.policy, "trains_on_meta_episodes", False):
+            given = [name for name, value in settings.items() if value is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set, but {type(self.policy).__name__} does not train on whole meta-episodes "
+                    "(VIPolicy and VIHNPolicy do)"
+                )
+            return
+        for name, value in settings.items():
+            value = VAE_DEFAULTS[name] if value is None else value
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            setattr(self, name, value)
+        self.meta_episode_buffer = MetaEpisodeBuffer(self.vae_buffer_size, self.observation_space, self.n_envs)
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        # The buffer fills from the rollouts: its recorder goes first among the callbacks of learn().
+        if self.meta_episode_buffer is not None:
+            recorder = MetaEpisodeRecorder(self.meta_episode_buffer)
+            others = [] if callback is None else list(callback) if isinstance(callback, list) else [callback]
+            callback = [recorder, *others]
+        return super()._init_callback(callback, progress_bar)
+
+    def _train_on_meta_episodes(self) -> dict[str, list[float]]:
+        """``vae_updates`` steps of the inference optimiser on the policy's meta-episode losses; their terms."""
+        terms: dict[str, list[float]] = defaultdict(list)
+        if self.meta_episode_buffer is None or not len(self.meta_episode_buffer):
+            return terms
+        for _ in range(self.vae_updates):
+            batch = self.meta_episode_buffer.sample(self.vae_batch_size, self.device)
+            losses = self.policy.meta_episode_losses(batch)
+            self.inference_optimizer.zero_grad()
+            sum(losses.values()).backward()
+            self.inference_optimizer.step()
+            for name, term in losses.items():
+                terms[f"vae_{name}"].append(term.item())
+        return terms
+
     def _inference_parameters(self) -> list[th.nn.Parameter]:
         return self.policy.inference_parameters() if hasattr(self.policy, "inference_parameters") else []
 
     def _excluded_save_params(self) -> list[str]:
         # Saved as a state dict (below), rebuilt by _setup_model on load.
-        return [*super()._excluded_save_params(), "inference_optimizer"]
+        # The meta-episode buffer, like the rollout buffer, is not saved.
+        return [*super()._excluded_save_params(), "inference_optimizer", "meta_episode_buffer"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
@@ -251,6 +314,7 @@ class MetaRecurrentPPO(RecurrentPPO):
             self._n_updates += 1
             if not continue_training:
                 break
+        logs.update(self._train_on_meta_episodes())  # differs: VAE steps on whole meta-episodes
         self._count_pretraining_update()
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
