@@ -3,12 +3,12 @@
     python benchmarks/task_inference_comparison.py --frames 5e5 --seeds 0 1 2 --jobs 2
 
 Trains each method from its zoo entry (RNN+HN; RNN+HN with the reference's clipped Huber value loss; TI++HN; TI;
-TI Naive) for --frames frames per seed, --jobs processes at a time with one torch thread each, through
-benchmarks/learning_curve.py, and prints per method the final mean deterministic meta-episode return over seeds with
-its 68% bootstrap CI over seeds, the per-seed returns and the adaptation curve (mean return of each inner episode,
-averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped, so an interrupted
-comparison continues where it stopped. Expected shape: TI++HN the strongest task-inference method; RNN+HN at least
-as good.
+TI Naive; VI+HN and VI, VariBAD) for --frames frames per seed, --jobs processes at a time with one torch thread
+each, through benchmarks/learning_curve.py, and prints per method the final mean deterministic meta-episode return
+over seeds with its 68% bootstrap CI over seeds, the per-seed returns and the adaptation curve (mean return of each
+inner episode, averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped, so
+an interrupted comparison continues where it stopped. Expected shape: TI++HN the strongest task-inference method;
+RNN+HN at least as good. On GridNavi the Bayes-optimal adaptation curve is printed below the table.
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ METHODS = {
     "ti_plus_plus_hn": ("TI++HN", "ti_plus_plus_hn.yml", "meta_ppo_lstm", []),
     "ti": ("TI", "ti.yml", "meta_ppo_lstm", []),
     "ti_naive": ("TI Naive", "ti_naive.yml", "meta_ppo_lstm", []),
+    "vi_hn": ("VI+HN", "vi_hn.yml", "meta_ppo_lstm", []),
+    "vi": ("VI", "vi.yml", "meta_ppo_lstm", []),
 }
+#: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid; issue 9), per env.
+BAYES_OPTIMAL = {"GridNavi-v0": [4.0, 11.07, 11.07, 11.07]}
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -83,5 +87,8 @@ for label in args.methods:
         f"{name:<30}{np.mean(values):>8.2f}  [{low:6.2f}, {high:6.2f}]    {per_seed:<24} "
         f"{' '.join(f'{v:.2f}' for v in curve)}" + (f"  ({diverged} diverged)" if diverged else "")
     )
+if args.env in BAYES_OPTIMAL:
+    optimal = BAYES_OPTIMAL[args.env]
+    print(f"{'Bayes-optimal':<30}{sum(optimal):>8.2f}  {'':<18}    {'':<24} {' '.join(f'{v:.2f}' for v in optimal)}")
 if any(codes):
     print(f"{sum(1 for c in codes if c)} run(s) exited with an error (diverged runs exit with 1)")

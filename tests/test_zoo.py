@@ -35,6 +35,8 @@ from sb3_hypernet import (
     TIPlusPlusHNPolicy,
     TIPlusPlusPolicy,
     TIPolicy,
+    VIHNPolicy,
+    VIPolicy,
 )
 from sb3_hypernet.evaluate import main as evaluate_main
 from sb3_hypernet.evaluation import find_vecnormalize, load_meta_model
@@ -54,6 +56,8 @@ CONFIGS = {
     "multi_hn.yml": MultiTaskHNPolicy,
     "bi_plus_plus_hn.yml": BIPlusPlusHNPolicy,
     "rnn_hn_task_inference.yml": RNNHNPolicy,
+    "vi.yml": VIPolicy,
+    "vi_hn.yml": VIHNPolicy,
 }
 #: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
 CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if name not in {"rnn.yml", "rnn_s.yml", "rnn_hn.yml"}}
@@ -132,6 +136,22 @@ def test_the_end_to_end_task_inference_config_is_rnn_hn_with_the_auxiliary_weigh
     }
     assert combined.pop("env_kwargs") == {"expose_task": True}
     assert combined == plain
+
+
+@pytest.mark.parametrize("conf", ["vi.yml", "vi_hn.yml"])
+def test_vi_configs_have_varibads_vae_settings_and_no_task_labels(conf):
+    with open(CONFIG_DIR / conf) as file:
+        entries = yaml.safe_load(file)
+    for env_id in entries:
+        hp = load_hyperparams(CONFIG_DIR / conf, env_id, "meta_ppo_lstm")
+        grid = env_id.startswith("GridNavi")
+        assert (hp["vae_buffer_size"], hp["vae_batch_size"], hp["vae_updates"]) == (
+            (100_000, 25, 3) if grid else (10_000, 10, 1)
+        ), env_id
+        assert "env_kwargs" not in hp, env_id  # VariBAD reads no task labels
+        policy_kwargs = evaluated(hp["policy_kwargs"])
+        assert policy_kwargs["kl_weight"] == (1.0 if grid else 0.1), env_id
+        assert policy_kwargs.get("decode_state", False) == (env_id == "WalkerRandParams-v0"), env_id
 
 
 @pytest.mark.parametrize(
@@ -456,6 +476,23 @@ def test_launcher_trains_meta_recurrent_ppo_and_the_zoo_tools_load_it(meta_run, 
     args = ["--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "--gym-packages", "envs", "-f", "logs/", "--exp-id", "1"]
     result = check(run(["-m", "sb3_hypernet.enjoy", *args, "--no-render", "-n", "60"], workdir))
     assert "Episode Reward" in result.stdout
+
+
+def test_launcher_trains_vi_hn_with_its_vae_settings_and_the_evaluator_loads_it(tmp_path, capsys):
+    kwargs = SMALL_POLICY_KWARGS.replace(
+        "reward_embedding_dim=8, ", "reward_embedding_dim=8, reward_decoder_layers=[8], "
+    )
+    params = ["-n", "240", "-params", f"policy_kwargs:{kwargs}", "n_envs:2", "vae_batch_size:3"]
+    model_path = train_through_zoo(tmp_path, "sb3_hypernet.train", "meta_ppo_lstm", "vi_hn.yml", params)
+    model = load_meta_model(model_path, device="cpu")
+    assert type(model) is MetaRecurrentPPO and type(model.policy) is VIHNPolicy
+    assert (model.vae_buffer_size, model.vae_batch_size, model.vae_updates) == (100_000, 3, 3)
+    assert model.inference_optimizer.state  # the VAE trained (2 meta-episodes were complete after the first rollout)
+    capsys.readouterr()
+    evaluate_main(
+        ["-f", str(tmp_path / "logs"), "--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "-n", "2", "--json"]
+    )
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_meta_episodes"] == 2
 
 
 def test_build_model_knows_the_added_algorithm():
