@@ -314,6 +314,8 @@ def test_save_and_load_round_trip(policy_class, tmp_path):
     th.manual_seed(0)
     actual = loaded.policy.meta_episode_losses(batch)
     assert {k: v.item() for k, v in expected.items()} == {k: v.item() for k, v in actual.items()}
-    loaded.set_env(model.get_env())
-    loaded.learn(120, reset_num_timesteps=False)  # refills its buffer and trains on
-    assert len(loaded.meta_episode_buffer) > 0
+    # It refills its buffer and trains on, also with another number of envs than it was trained with.
+    env = VecNormalize(make_vec_env("GridNavi-v0", n_envs=3, seed=1), norm_obs=False)
+    resumed = MetaRecurrentPPO.load(tmp_path / "vi.zip", env=env)
+    resumed.learn(180, reset_num_timesteps=False)
+    assert len(resumed.meta_episode_buffer) == 3
