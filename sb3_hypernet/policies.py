@@ -430,10 +430,23 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         """
         features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
         values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
+        return values, log_prob, entropy, self.auxiliary_losses(obs, latent, lstm_states.pi, episode_starts, mask)
+
+    def auxiliary_losses(
+        self,
+        obs: PyTorchObs,
+        latent: th.Tensor,
+        initial_state: tuple[th.Tensor, th.Tensor],
+        episode_starts: th.Tensor,
+        mask: th.Tensor,
+    ) -> dict[str, th.Tensor]:
+        """The auxiliary losses on a batch of RecurrentPPO sequences (``latent``: the GRU's output over them, from
+        ``initial_state``), averaged over the steps where ``mask`` is True: here appendix 8.3's ``task_inference``
+        term when ``task_inference_weight > 0``, else none."""
         if not self._task_inference_weight:
-            return values, log_prob, entropy, {}
+            return {}
         error = (self.task_readout(latent) - obs[TASK_KEY].flatten(1).float()).pow(2).sum(-1)
-        return values, log_prob, entropy, {"task_inference": self._task_inference_weight * error[mask].mean()}
+        return {"task_inference": self._task_inference_weight * error[mask].mean()}
 
     def _build_optimizer(self, learning_rate: float) -> None:
         """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on

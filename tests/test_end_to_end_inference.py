@@ -4,13 +4,11 @@ policy's independence of the task entry, errors, training with MetaRecurrentPPO 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch as th
 from sb3_contrib import RecurrentPPO
-from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.utils import obs_as_tensor
+from test_task_inference import LENGTH, N_SEQ, sequences
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, RNNPolicy, RNNSPolicy, TINaivePolicy
@@ -18,7 +16,6 @@ from sb3_hypernet.evaluation import load_meta_model
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_dim=3)
 HN_SMALL = dict(SMALL, state_embedding_dim=12)
-N_SEQ, LENGTH = 3, 6
 
 
 def make(policy=RNNHNPolicy, weight: float = 0.5, expose_task: bool = True, algo=MetaRecurrentPPO, **kwargs):
@@ -30,21 +27,9 @@ def make(policy=RNNHNPolicy, weight: float = 0.5, expose_task: bool = True, algo
 
 
 def batch(model):
-    """N_SEQ sequences of LENGTH steps laid out as RecurrentPPO's buffer does, the first starting a meta-episode."""
-    env = model.get_env()
-    env.seed(0)
-    obs = env.reset()
-    rng = np.random.default_rng(0)
-    steps = []
-    for _ in range(N_SEQ * LENGTH // env.num_envs + 1):
-        steps.append(obs)
-        obs, *_ = env.step(rng.integers(0, 5, env.num_envs))
-    flat = {key: np.concatenate([step[key] for step in steps])[: N_SEQ * LENGTH] for key in steps[0]}
-    actions = th.as_tensor(rng.integers(0, 5, N_SEQ * LENGTH))
-    hidden = th.randn(1, N_SEQ, 16, generator=th.Generator().manual_seed(0))
-    starts = th.zeros(N_SEQ * LENGTH)
-    starts[0] = 1.0
-    return obs_as_tensor(flat, "cpu"), actions, RNNStates((hidden, hidden), (hidden, hidden)), starts
+    """RecurrentPPO-style sequences of GridNavi steps (test_task_inference's), with integer actions."""
+    obs, actions, states, starts = sequences(model)
+    return obs, actions.long(), states, starts
 
 
 @pytest.mark.parametrize("policy", [RNNPolicy, RNNSPolicy, RNNHNPolicy])

@@ -120,7 +120,7 @@ def test_kl_prior_is_the_previous_posterior_and_standard_normal_at_a_meta_episod
         mask = th.zeros(N_SEQ * LENGTH, dtype=th.bool)
         mask[step] = True
         with th.no_grad():
-            return policy.inference_losses(obs, latent, states.pi, starts, mask)["kl"].item()
+            return policy.auxiliary_losses(obs, latent, states.pi, starts, mask)["kl"].item()
 
     def expected(step: int, prior: th.Tensor) -> float:
         return gaussian_kl(*latent[step].chunk(2), *prior.chunk(2)).item()

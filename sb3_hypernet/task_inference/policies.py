@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
-from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
@@ -223,21 +222,7 @@ class TaskInferencePolicy(BeliefPolicy):
             return self.task_embedding(obs[TASK_KEY].flatten(1).float()), features[:, : self.features_extractor.obs_dim]
         return super()._head_inputs(obs, features, latent)
 
-    def evaluate_actions_and_losses(
-        self,
-        obs: PyTorchObs,
-        actions: th.Tensor,
-        lstm_states: RNNStates,
-        episode_starts: th.Tensor,
-        mask: th.Tensor,
-    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
-        values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
-        if self.in_pretraining and not self.reuse:  # TI, TI+HN: the inference module is frozen while pre-training
-            return values, log_prob, entropy, {}
-        return values, log_prob, entropy, self.inference_losses(obs, latent, lstm_states.pi, episode_starts, mask)
-
-    def inference_losses(
+    def auxiliary_losses(
         self,
         obs: PyTorchObs,
         latent: th.Tensor,
@@ -246,7 +231,10 @@ class TaskInferencePolicy(BeliefPolicy):
         mask: th.Tensor,
     ) -> dict[str, th.Tensor]:
         """The ``target`` and ``kl`` losses over a batch of RecurrentPPO sequences (flattened sequence-major, as
-        ``latent``), averaged over the steps where ``mask`` is True."""
+        ``latent``), averaged over the steps where ``mask`` is True; none while TI and TI+HN pre-train (their
+        inference module is frozen then)."""
+        if self.in_pretraining and not self.reuse:
+            return {}
         mean, logvar = self.belief(latent)
         z = mean + th.exp(0.5 * logvar) * th.randn_like(mean)
         target_loss = (self.decoder(z) - self.inference_target(obs)).pow(2).sum(-1)

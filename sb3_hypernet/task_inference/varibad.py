@@ -21,9 +21,8 @@ from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
-from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
-from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
@@ -141,20 +140,6 @@ class VIPolicy(BeliefPolicy):
         """The GRU encoder and the decoders: trained by the ELBO only."""
         decoders = [self.reward_decoder, *([self.state_decoder] if self._vae_config["decode_state"] else [])]
         return [*self.lstm_actor.parameters(), *(p for decoder in decoders for p in decoder.parameters())]
-
-    def evaluate_actions_and_losses(
-        self,
-        obs: PyTorchObs,
-        actions: th.Tensor,
-        lstm_states: RNNStates,
-        episode_starts: th.Tensor,
-        mask: th.Tensor,
-    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        """PPO's terms; no auxiliary loss on PPO's minibatches (the VAE trains on whole meta-episodes,
-        :meth:`meta_episode_losses`)."""
-        features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
-        values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
-        return values, log_prob, entropy, {}
 
     def encode_meta_episodes(self, obs: dict[str, th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
         """(features (B, T + 1, F), GRU latent (B, T + 1, 2 latent_dim)) of whole meta-episodes given as
