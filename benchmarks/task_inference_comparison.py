@@ -73,7 +73,7 @@ for record in final_records(out, args.frames):
 print(f"\n{args.env}, {int(args.frames)} frames per run, seeds {args.seeds}; results in {out}")
 print(f"{'method':<30}{'return':>8}  {'68% CI over seeds':<18}  {'per seed':<24} adaptation curve (inner episodes)")
 for label in args.methods:
-    runs_done = finals.get(label, {})
+    runs_done = dict(sorted(finals.get(label, {}).items()))  # by seed
     values = [r["meta_return"]["mean"] for r in runs_done.values() if not r.get("diverged")]
     name = METHODS[label][0]
     if not values:
