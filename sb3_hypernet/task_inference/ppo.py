@@ -86,9 +86,13 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param clip_grad_per_module: clip each gradient group's norm separately (reference implementation)
     :param inference_learning_rate: learning rate of the policy's inference module (1e-3 as in NeurIPS 8.2)
     :param pretrain_updates: PPO updates of the multi-task pre-training phase (policies that have one)
-    :param vae_buffer_size: meta-episodes kept for the VAE (policies that train on whole meta-episodes)
-    :param vae_batch_size: meta-episodes per VAE step
-    :param vae_updates: VAE steps after each PPO update
+    :param vae_buffer_size: meta-episodes kept for the VAE (policies that train on whole meta-episodes). Default
+        10,000, VariBAD's MuJoCo setting; its Grid-World setting, 100,000 (every meta-episode of a 4e6-frame run),
+        is in the zoo entries. Not tuned here: VariBAD's values, since a larger buffer trades recency for variety
+        and the paper's baselines use VariBAD's code.
+    :param vae_batch_size: meta-episodes per VAE step (default 10; 25 on the Grid-Worlds, as VariBAD)
+    :param vae_updates: VAE steps after each PPO update (default 1; 3 on the Grid-Worlds, as VariBAD). The VAE
+        sees 10 meta-episodes per update on MuJoCo and 75 on the grids, where PPO collects 16 per update.
     :param kwargs: everything RecurrentPPO takes
     """
 
