@@ -57,3 +57,19 @@ register(
     id="WalkerRandParams-v0", entry_point=_META, kwargs={"task_env_id": "WalkerRandParamsTask-v0", "n_episodes": 2}
 )
 register(id="HumanoidDir-v0", entry_point=_META, kwargs={"task_env_id": "HumanoidDirTask-v0", "n_episodes": 2})
+
+# Meta-World (needs the `metaworld` extra): 500-step episodes, 2 per meta-episode in training (SPEC 1, 9).
+# split="test" selects the benchmark's test tasks; ML1-v0 takes any ML1 task as task_name.
+_METAWORLD = "envs.metaworld:MetaWorldTasks"
+register(id="ML1Task-v0", entry_point=_METAWORLD, max_episode_steps=500, kwargs={"benchmark_name": "ML1"})
+register(id="ML1-v0", entry_point=_META, kwargs={"task_env_id": "ML1Task-v0", "n_episodes": 2})
+for _name, _task in {"PickPlace": "pick-place-v3", "Push": "push-v3", "Reach": "reach-v3"}.items():
+    register(
+        id=f"ML1{_name}Task-v0",
+        entry_point=_METAWORLD,
+        max_episode_steps=500,
+        kwargs={"benchmark_name": "ML1", "task_name": _task},
+    )
+    register(id=f"ML1{_name}-v0", entry_point=_META, kwargs={"task_env_id": f"ML1{_name}Task-v0", "n_episodes": 2})
+register(id="ML10Task-v0", entry_point=_METAWORLD, max_episode_steps=500, kwargs={"benchmark_name": "ML10"})
+register(id="ML10-v0", entry_point=_META, kwargs={"task_env_id": "ML10Task-v0", "n_episodes": 2})

@@ -528,21 +528,32 @@ MUJOCO_META_IDS = [
 ]
 META_ENTRY_POINT = "sb3_hypernet.wrappers:make_meta_env"
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
+HAS_METAWORLD = importlib.util.find_spec("metaworld") is not None
 
 
 def _is_meta(env_id: str) -> bool:
     return gym.spec(env_id).entry_point == META_ENTRY_POINT
 
 
-def _uses_mujoco(env_id: str) -> bool:
+def _task_entry_point(env_id: str) -> str:
     task_id = gym.spec(env_id).kwargs["task_env_id"] if _is_meta(env_id) else env_id
-    return str(gym.spec(task_id).entry_point).startswith("envs.mujoco")
+    return str(gym.spec(task_id).entry_point)
+
+
+def _uses_mujoco(env_id: str) -> bool:
+    """MuJoCo bodies, the locomotion families and Meta-World's arm alike (unbounded joint observations)."""
+    return _task_entry_point(env_id).startswith(("envs.mujoco", "envs.metaworld"))
+
+
+def _uses_metaworld(env_id: str) -> bool:
+    return _task_entry_point(env_id).startswith("envs.metaworld")
 
 
 # Read from the registry, so that an id registered later is checked without anyone adding it here.
 REGISTERED_META_IDS = [env_id for env_id in gym.registry if _is_meta(env_id)]
 REGISTERED_RAW_IDS = [env_id for env_id, spec in gym.registry.items() if str(spec.entry_point).startswith("envs.")]
 NEEDS_MUJOCO = pytest.mark.skipif(not HAS_MUJOCO, reason="needs the mujoco extra")
+NEEDS_METAWORLD = pytest.mark.skipif(not HAS_METAWORLD, reason="needs the metaworld extra")
 
 
 def _params(env_ids: list[str], *marks_for: tuple[Callable[[str], bool], pytest.MarkDecorator]) -> list[Any]:
@@ -550,6 +561,7 @@ def _params(env_ids: list[str], *marks_for: tuple[Callable[[str], bool], pytest.
     params = []
     for env_id in env_ids:
         marks = [NEEDS_MUJOCO] if _uses_mujoco(env_id) else []
+        marks += [NEEDS_METAWORLD] if _uses_metaworld(env_id) else []
         marks += [mark for predicate, mark in marks_for if predicate(env_id)]
         params.append(pytest.param(env_id, marks=marks, id=env_id))
     return params

@@ -75,6 +75,12 @@ try:
     HAVE_MUJOCO = True
 except ImportError:
     HAVE_MUJOCO = False
+try:
+    import metaworld  # noqa: F401
+
+    HAVE_METAWORLD = True
+except ImportError:
+    HAVE_METAWORLD = False
 
 
 def evaluated(value):
@@ -161,7 +167,11 @@ def test_pretraining_configs_pretrain_100_updates_on_grids_and_563_on_mujoco(con
     with open(CONFIG_DIR / conf) as file:
         entries = yaml.safe_load(file)
     for env_id, entry in entries.items():
-        assert entry["pretrain_updates"] == (100 if env_id.startswith("GridNavi") else 563), env_id
+        # 2.4% of the budget as NeurIPS 8.2: 100 x 960 frames of 4e6 (grids), 563 x 6400 of 7.5e7 / 1e8 (MuJoCo),
+        # 250 x 4800 of 5e7 (ML1) and 500 x 4800 of 1e8 (ML10).
+        expected = {"GridNavi": 100, "ML1": 250, "ML10": 500}
+        prefix = next((p for p in sorted(expected, key=len, reverse=True) if env_id.startswith(p)), None)
+        assert entry["pretrain_updates"] == expected.get(prefix, 563), env_id
 
 
 def test_load_hyperparams_unknown_key_suggests_the_right_one(tmp_path):
@@ -432,8 +442,9 @@ def test_every_zoo_entry_loads_and_builds_its_policy(conf):
             processed, *_ = manager._preprocess_hyperparams(manager.read_hyperparameters()[0])
         assert processed["policy"] is get_class_by_name(hyperparams["policy"])
         assert manager.normalize and manager.normalize_kwargs["norm_reward"] is True
-        if "mujoco" in gym.spec(gym.spec(env_id).kwargs["task_env_id"]).entry_point and not HAVE_MUJOCO:
-            continue
+        entry_point = gym.spec(gym.spec(env_id).kwargs["task_env_id"]).entry_point
+        if ("mujoco" in entry_point and not HAVE_MUJOCO) or ("metaworld" in entry_point and not HAVE_METAWORLD):
+            continue  # optional benchmark not installed (CI installs both through the test extra)
         env = gym.make(env_id, **hyperparams.get("env_kwargs", {}))
         # Entries sharing spaces and policy settings (anchors, task variants) are built once.
         key = (repr(env.observation_space), repr(env.action_space), repr(processed["policy_kwargs"]))
