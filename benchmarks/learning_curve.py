@@ -44,6 +44,12 @@ parser.add_argument("--learning-rate", type=float, default=None, help="override 
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
 parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the evaluation tasks")
+parser.add_argument(
+    "--eval-splits",
+    nargs="*",
+    default=[],
+    help="also evaluate on these task splits (env keyword split=...; train test on Meta-World), with success rates",
+)
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 parser.add_argument("--out", default=None, help="append one JSON line per checkpoint to this file")
 parser.add_argument("--save-dir", default=None, help="save the model (and VecNormalize) at every checkpoint")
@@ -118,6 +124,14 @@ class CheckpointEvaluation(BaseCallback):
             f"   {fps:>6.0f}",
             flush=True,
         )
+        splits = {}
+        for split in args.eval_splits:
+            kwargs = {**env_kwargs, "split": split}
+            splits[split] = evaluate_meta_policy(self.model, args.env, args.n_eval, seed=args.eval_seed,
+                                                 env_kwargs=kwargs).summary()  # fmt: skip
+            rates = splits[split].get("inner_successes")
+            success = " ".join(f"{s['mean']:.2f}" for s in rates) if rates else "n/a"
+            print(f"{'':>9} {split} split: success per inner episode {success}", flush=True)
         if args.save_dir:
             Path(args.save_dir).mkdir(parents=True, exist_ok=True)
             self.model.save(Path(args.save_dir) / f"{self.num_timesteps}.zip")
@@ -126,6 +140,8 @@ class CheckpointEvaluation(BaseCallback):
         if args.out:
             finite = all(bool(th.isfinite(p).all()) for p in self.model.policy.parameters())
             record = dict(vars(args), frames=self.num_timesteps, fps=fps, learning_rate=lr, **summary)
+            if splits:
+                record["splits"] = splits
             record["diverged"] = not finite
             with open(args.out, "a") as file:
                 file.write(json.dumps(record) + "\n")
