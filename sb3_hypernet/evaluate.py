@@ -2,9 +2,13 @@
 
     python -m sb3_hypernet.evaluate --model logs/ppo_lstm/GridNavi-v0_1/GridNavi-v0.zip --env GridNavi-v0
     python -m sb3_hypernet.evaluate -f logs --algo ppo_lstm --env GridNavi-v0    # latest rl_zoo3 run
+    python -m sb3_hypernet.evaluate -f logs --env ML10-v0 --protocol adaptation --splits train test
 
 Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
-(and success rates where the benchmark reports success); ``--json`` prints the same as JSON.
+(and success rates where the benchmark reports success); ``--json`` prints the same as JSON. ``--protocol
+adaptation`` runs Meta-World's protocol instead (:mod:`sb3_hypernet.adaptation`): per task of each split,
+``--adaptation-episodes`` then ``--evaluation-episodes`` inner episodes with the hidden state kept, and the success
+rate of the evaluation episodes, per split.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rl_zoo3.utils import StoreDict, get_latest_run_id
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from sb3_hypernet.adaptation import evaluate_adaptation
 from sb3_hypernet.evaluation import (
     MetaEvaluation,
     check_model_fits_env,
@@ -30,6 +35,7 @@ from sb3_hypernet.evaluation import (
     load_meta_model,
     wrap_vecnormalize,
 )
+from sb3_hypernet.wrappers import make_meta_env
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vecnormalize", default=None, help="VecNormalize statistics (default: rl_zoo3's, if any)")
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--protocol",
+        choices=["meta-episodes", "adaptation"],
+        default="meta-episodes",
+        help="meta-episodes on sampled tasks (default), or Meta-World's adaptation protocol on every task of a split",
+    )
+    parser.add_argument("--splits", nargs="+", default=["train", "test"], help="task splits (adaptation protocol)")
+    parser.add_argument("--adaptation-episodes", type=int, default=10, help="episodes per task before evaluation")
+    parser.add_argument("--evaluation-episodes", type=int, default=3, help="evaluated episodes per task")
+    parser.add_argument("--tasks-per-class", type=int, default=None, help="the first N tasks of each class (all)")
     args = parser.parse_args(argv)
     if (args.model is None) == (args.log_folder is None):
         parser.error("give either --model or --log-folder")
@@ -90,7 +106,54 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> MetaEvaluation:
+def evaluate_splits(model: BaseAlgorithm, args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Meta-World's protocol on each split of ``args.env``'s task env: a summary per split."""
+    spec = gym.spec(args.env)
+    if "task_env_id" not in spec.kwargs:
+        raise ValueError(f"{args.env} is not a meta-episode id; the adaptation protocol needs one (e.g. ML10-v0)")
+    task_env_id = spec.kwargs["task_env_id"]
+    results = {}
+    for split in args.splits:
+        kwargs = {**env_kwargs, "split": split}
+        task_env = make_meta_env(task_env_id, n_episodes=1, **kwargs).unwrapped
+        if not hasattr(task_env, "tasks"):
+            raise ValueError(f"{task_env_id} lists no tasks per split; the adaptation protocol needs them")
+        tasks = list(range(len(task_env.tasks)))
+        if args.tasks_per_class is not None:
+            seen: dict[str, int] = {}
+            kept = []
+            for i in tasks:
+                name = getattr(task_env.tasks[i], "env_name", "")
+                if seen.get(name, 0) < args.tasks_per_class:
+                    kept.append(i)
+                    seen[name] = seen.get(name, 0) + 1
+            tasks = kept
+        result = evaluate_adaptation(
+            model, task_env_id, tasks, args.adaptation_episodes, args.evaluation_episodes, n_envs=args.n_envs,
+            deterministic=not args.stochastic, seed=args.seed, env_kwargs=kwargs,
+        )  # fmt: skip
+        results[split] = result.summary()
+    return results
+
+
+def format_splits(results: dict[str, Any], adaptation_episodes: int) -> str:
+    """Success rate per split and class, and success and return per inner episode."""
+    lines = []
+    for split, summary in results.items():
+        lines.append(f"{split} split, {summary['n_tasks']} tasks: success rate {summary['success_rate']:.3f}")
+        for name, rate in summary["class_success_rates"].items():
+            lines.append(f"  {name:<28}{rate:>8.3f}")
+        episodes = zip(summary["inner_successes"], summary["inner_returns"], strict=True)
+        for i, (success, ret) in enumerate(episodes, start=1):
+            kind = "adaptation" if i <= adaptation_episodes else "evaluation"
+            lines.append(
+                f"  episode {i:>2} ({kind}): success {success['mean']:.3f} [{success['ci_low']:.3f}, "
+                f"{success['ci_high']:.3f}], return {ret['mean']:.1f} [{ret['ci_low']:.1f}, {ret['ci_high']:.1f}]"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
     args = parse_args(argv)
     for package in args.gym_packages:
         importlib.import_module(package)
@@ -108,6 +171,20 @@ def main(argv: list[str] | None = None) -> MetaEvaluation:
         )
         check_model_fits_env(model, env, args.env)
         stats_path = args.vecnormalize or find_vecnormalize(args.model)
+        if args.protocol == "adaptation":
+            if stats_path is not None and wrap_vecnormalize(env, stats_path).norm_obs:
+                raise ValueError(
+                    "the adaptation protocol runs on raw observations; this model's VecNormalize has norm_obs"
+                )
+            results = evaluate_splits(model, args, env_kwargs)
+            if args.json:
+                print(json.dumps({"env": args.env, "model": args.model, "protocol": "adaptation", "splits": results}))
+            else:
+                print(f"{args.env}: {args.model}, Meta-World's protocol ({args.adaptation_episodes} adaptation + "
+                      f"{args.evaluation_episodes} evaluation episodes per task)")  # fmt: skip
+                print(format_splits(results, args.adaptation_episodes))
+            sys.stdout.flush()
+            return results
         if stats_path is not None:
             env = wrap_vecnormalize(env, stats_path)
         result = evaluate_meta_policy(

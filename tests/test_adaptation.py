@@ -114,3 +114,27 @@ def test_the_hidden_state_is_kept_across_a_tasks_episodes_and_results_are_per_in
     assert summary["success_rate"] == pytest.approx(result.task_success_rates.mean())
     with pytest.raises(ValueError, match="evaluation_episodes"):
         evaluate_adaptation(policy, "ML1ReachTask-v0", evaluation_episodes=0)
+
+
+def test_the_evaluator_runs_the_protocol_on_each_split_of_a_saved_model(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    from sb3_hypernet.evaluate import main as evaluate_main
+    from sb3_hypernet.zoo import build_model
+
+    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "rnn_hn.yml"
+    small = "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_embedding_dim=4)"
+    model, _ = build_model(conf, "ML1Reach-v0", seed=0, n_envs=2, n_steps=100, batch_size=100, policy_kwargs=small)
+    model.learn(200)
+    model.save(tmp_path / "ml1.zip")
+    capsys.readouterr()
+    args = ["--model", str(tmp_path / "ml1.zip"), "--env", "ML1Reach-v0", "--protocol", "adaptation", "--json"]
+    evaluate_main([*args, "--tasks-per-class", "2", "--adaptation-episodes", "1", "--evaluation-episodes", "1"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["protocol"] == "adaptation" and set(out["splits"]) == {"train", "test"}
+    for summary in out["splits"].values():
+        assert summary["n_tasks"] == 2 and len(summary["inner_successes"]) == 2
+        assert 0.0 <= summary["success_rate"] <= 1.0
+    with pytest.raises(SystemExit, match="does not fit ML1ReachTask-v0"):  # a raw task id
+        evaluate_main(["--model", str(tmp_path / "ml1.zip"), "--env", "ML1ReachTask-v0", "--protocol", "adaptation"])
