@@ -113,6 +113,7 @@ def build_model(
     log_folder: str | os.PathLike | None = None,
     tensorboard_log: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    vec_env_type: str = "dummy",
     **hyperparams: Any,
 ) -> tuple[BaseAlgorithm, list[BaseCallback]]:
     """Build the model and callbacks that ``rl_zoo3.train`` builds for an entry, through rl_zoo3's ExperimentManager.
@@ -120,7 +121,8 @@ def build_model(
     ``build_model(conf, env, seed=s, learning_rate=3e-4)`` is ``python -m rl_zoo3.train --algo ppo_lstm --env env
     --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``: keyword arguments replace
     entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules, ``policy_kwargs`` as a string or a dict),
-    and ``env_kwargs`` replaces the entry's ``env_kwargs`` as ``--env-kwargs`` does. With ``log_folder`` the run
+    and ``env_kwargs`` replaces the entry's ``env_kwargs`` as ``--env-kwargs`` does; ``vec_env_type`` is zoo's
+    ``--vec-env`` (``"dummy"`` or ``"subproc"``). With ``log_folder`` the run
     folder (``<log_folder>/<algo>/<env>_<id>``, Monitor files, saved config) is written as rl_zoo3 writes it;
     without, nothing is written. rl_zoo3's own printing is shown only with ``verbose >= 1``.
     """
@@ -136,6 +138,7 @@ def build_model(
         eval_freq=-1,
         hyperparams=hyperparams or None,
         env_kwargs=env_kwargs,
+        vec_env_type=vec_env_type,
         seed=seed,
         verbose=verbose,
         device=device,
