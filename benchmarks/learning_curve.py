@@ -140,6 +140,7 @@ class CheckpointEvaluation(BaseCallback):
         if args.out:
             finite = all(bool(th.isfinite(p).all()) for p in self.model.policy.parameters())
             record = dict(vars(args), frames=self.num_timesteps, fps=fps, learning_rate=lr, **summary)
+            record["cpu_seconds"] = time.process_time()  # this process's CPU time so far, evaluations included
             if splits:
                 record["splits"] = splits
             record["diverged"] = not finite
