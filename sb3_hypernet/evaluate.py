@@ -91,10 +91,10 @@ def find_zoo_model(log_folder: str, algo: str, env_id: str, exp_id: int = 0) -> 
 def format_summary(summary: dict[str, Any]) -> str:
     """A table of means and confidence intervals."""
     pct = round(100 * summary["confidence"])
-    lines = [f"{'':<22}{'mean':>10}   {pct}% CI"]
+    lines = [f"{'':<26}{'mean':>10}   {pct}% CI"]
 
     def row(label: str, stats: dict[str, float]) -> str:
-        return f"{label:<22}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
+        return f"{label:<26}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
 
     for i, stats in enumerate(summary["inner_returns"], start=1):
         lines.append(row(f"episode {i} return", stats))
@@ -103,6 +103,16 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(row(f"episode {i} success", stats))
     if "success_rate" in summary:
         lines.append(row("success rate", summary["success_rate"]))
+    for key, per_episode in summary.get("inner_statistics", {}).items():
+        for i, stats in enumerate(per_episode, start=1):
+            lines.append(row(f"episode {i} {key.replace('_', ' ')}", stats))
+    reference = summary.get("reference")
+    if reference:
+        returns = ", ".join(f"{value:.2f}" for value in reference["inner_returns"])
+        lines.append(
+            f"{reference['label'] + ' return':<26}{reference['meta_return']:>10.3f}   (per episode {returns}); "
+            f"measured {summary['meta_return']['mean']:.3f}"
+        )
     return "\n".join(lines)
 
 

@@ -46,6 +46,10 @@ class MetaEvaluation:
     inner_returns: np.ndarray
     inner_successes: np.ndarray | None = None
     tasks: list[Any] = field(default_factory=list)
+    #: Per-episode numbers the benchmark reports (``info["episode_statistics"]``), each (meta-episodes, inner episodes).
+    inner_statistics: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The benchmark's known reference, ``(label, return of each inner episode)``, if it has one.
+    reference: tuple[str, list[float]] | None = None
 
     @property
     def meta_returns(self) -> np.ndarray:
@@ -56,6 +60,9 @@ class MetaEvaluation:
         """Means and bootstrap confidence intervals, as plain Python numbers (JSON-ready)."""
 
         def stats(values: np.ndarray) -> dict[str, float]:
+            values = values[np.isfinite(values)]  # a statistic may be undefined in some episodes (NaN)
+            if values.size == 0:
+                return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
             low, high = bootstrap_ci(values, confidence, seed=seed)
             return {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high}
 
@@ -69,6 +76,13 @@ class MetaEvaluation:
             out["inner_successes"] = [stats(column) for column in self.inner_successes.T]
             # A meta-episode succeeds if its last inner episode does (the Meta-World protocol).
             out["success_rate"] = stats(self.inner_successes[:, -1])
+        if self.inner_statistics:
+            out["inner_statistics"] = {
+                key: [stats(column) for column in values.T] for key, values in self.inner_statistics.items()
+            }
+        if self.reference is not None:
+            label, returns = self.reference
+            out["reference"] = {"label": label, "inner_returns": list(returns), "meta_return": float(sum(returns))}
         return out
 
 
@@ -167,6 +181,7 @@ def evaluate_meta_policy(
     episode_start = np.ones(n, dtype=bool)
     returns: list[list[float]] = []
     successes: list[list[float]] = []
+    statistics: list[list[dict[str, float]]] = []
     tasks: list[Any] = []
     while (counts < quotas).any():
         actions, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
@@ -184,13 +199,33 @@ def evaluate_meta_policy(
                 returns.append(info["inner_returns"])
                 if "inner_successes" in info:
                     successes.append(info["inner_successes"])
+                if "inner_statistics" in info:
+                    statistics.append(info["inner_statistics"])
                 tasks.append(info.get("task_descriptor"))
                 counts[i] += 1
         episode_start = dones
     if len({len(r) for r in returns}) != 1:
         raise ValueError("meta-episodes have different numbers of inner episodes; cannot tabulate them")
     inner_successes = np.asarray(successes, dtype=np.float64) if len(successes) == len(returns) else None
-    return MetaEvaluation(np.asarray(returns, dtype=np.float64), inner_successes, tasks)
+    inner_statistics = {}
+    if statistics and len(statistics) == len(returns):
+        keys = [key for key in statistics[0][0] if all(key in episode for meta in statistics for episode in meta)]
+        inner_statistics = {
+            key: np.array([[episode[key] for episode in meta] for meta in statistics], dtype=np.float64) for key in keys
+        }
+    return MetaEvaluation(
+        np.asarray(returns, dtype=np.float64), inner_successes, tasks, inner_statistics, _reference(vec_env)
+    )
+
+
+def _reference(vec_env: VecEnv) -> tuple[str, list[float]] | None:
+    """The known reference that the meta-episode envs of ``vec_env`` report (``MetaEpisodeWrapper.reference_returns``),
+    or ``None``."""
+    try:
+        reference = vec_env.env_method("reference_returns", indices=[0])[0]
+    except AttributeError:
+        return None
+    return None if reference is None else (str(reference[0]), [float(value) for value in reference[1]])
 
 
 class RandomPolicy:

@@ -18,6 +18,9 @@ TASK_KEY = "task"
 #: ``info`` key of the last observation of an inner episode that is not the meta-episode's last (the agent sees the
 #: next inner episode's first observation instead).
 INNER_TERMINAL_KEY = "inner_terminal_observation"
+#: ``info`` key under which a task env reports, on an episode's last step, numbers describing that episode (MC-LS:
+#: rooms passed, check accuracy, end choice); the wrapper lists them per inner episode under ``inner_statistics``.
+EPISODE_STATISTICS_KEY = "episode_statistics"
 _TASK_METHODS = ("sample_task", "set_task", "task_descriptor")
 
 
@@ -93,7 +96,9 @@ class MetaEpisodeWrapper(gym.Wrapper):
     ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), the
     ``task_descriptor``, Monitor's ``episode`` entry for the meta-episode (an inner ``Monitor``'s entries are
     removed, so SB3 only ever logs meta-episodes), and
-    ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does).
+    ``inner_successes`` when the inner env reports ``info["success"]`` (an episode succeeds if any step does), and
+    ``inner_statistics`` (a list of dicts) when the inner env reports ``info["episode_statistics"]`` on the last
+    step of its episodes.
     Every step's ``info`` has ``inner_episode`` (0-based index of the inner episode the step belongs to); the last
     step of an inner episode that is not the last has ``inner_terminal_observation``, the inner env's final
     observation, which the agent never sees (reconstruction-based inference decodes it).
@@ -163,6 +168,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
         self._returns: list[float] = []
         self._lengths: list[int] = []
         self._successes: list[float | None] = []
+        self._statistics: list[dict[str, float] | None] = []
         self._episode_return = 0.0
         self._episode_length = 0
         self._episode_success: float | None = None
@@ -192,7 +198,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
         self.task_env.set_task(self._task)
         obs, info = self.env.reset(seed=env_seed, options=options or None)
         self._episode_index = 0
-        self._returns, self._lengths, self._successes = [], [], []
+        self._returns, self._lengths, self._successes, self._statistics = [], [], [], []
         self._start_inner_episode()
         info = dict(info, inner_episode=0)
         return self._observation(obs, self._zero_action(), 0.0, False), info
@@ -221,6 +227,7 @@ class MetaEpisodeWrapper(gym.Wrapper):
             self._returns.append(self._episode_return)
             self._lengths.append(self._episode_length)
             self._successes.append(self._episode_success)
+            self._statistics.append(info.get(EPISODE_STATISTICS_KEY))
             self._episode_index += 1
             if self._episode_index >= self.n_episodes:
                 meta_done = True
@@ -236,6 +243,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
                 if any(success is not None for success in self._successes):
                     # An episode in which the env never reported success did not succeed.
                     info["inner_successes"] = [success or 0.0 for success in self._successes]
+                if all(statistics is not None for statistics in self._statistics):
+                    info["inner_statistics"] = list(self._statistics)
             else:
                 # Same task, next inner episode: the agent sees its first observation together with the last
                 # step's action and reward.
@@ -249,6 +258,12 @@ class MetaEpisodeWrapper(gym.Wrapper):
             False,
             info,
         )
+
+    def reference_returns(self) -> tuple[str, list[float]] | None:
+        """The benchmark's known reference for each inner episode, as ``(label, returns)`` (e.g. ``("optimal",
+        [13.7, 13.7])`` on MC-LS), from the task env's ``reference_returns(n_episodes)``; ``None`` if it has none."""
+        known = getattr(self.task_env, "reference_returns", None)
+        return None if known is None else known(self.n_episodes)
 
     def _start_inner_episode(self) -> None:
         self._episode_return = 0.0
