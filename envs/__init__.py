@@ -5,6 +5,8 @@ Each benchmark is registered twice: ``<Name>Task-v0`` is the raw single-task env
 meta-episode environment (:class:`sb3_hypernet.MetaEpisodeWrapper` around it, a new task every meta-episode).
 """
 
+from importlib.util import find_spec
+
 from gymnasium.envs.registration import register
 
 _META = "sb3_hypernet.wrappers:make_meta_env"
@@ -18,6 +20,23 @@ register(id="GridNaviDenseTask-v0", entry_point="envs.gridworld:GridNavi", max_e
 register(id="GridNavi-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviTask-v0", "n_episodes": 4})
 register(id="GridNaviShow-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviShowTask-v0", "n_episodes": 4})
 register(id="GridNaviDense-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviDenseTask-v0", "n_episodes": 4})
+
+# MC-LS, the MineCraft long-short memory maze, and its variants (SPEC 5): at most 200 steps per episode, 2 episodes per
+# meta-episode with the same signal (SPEC 1).
+for _variant in ("LS", "LSN", "LSO", "LSH"):
+    register(
+        id=f"MC{_variant}Task-v0",
+        entry_point="envs.mc_ls:LongShortMemoryMaze",
+        max_episode_steps=200,
+        kwargs={"variant": _variant},
+    )
+    register(id=f"MC{_variant}-v0", entry_point=_META, kwargs={"task_env_id": f"MC{_variant}Task-v0", "n_episodes": 2})
+
+# MC-LS in real Minecraft, only where minerl is importable (it is not on the machines this package is tested on):
+# gym.make("MCLSMineRLTask-v0", env_id=<a minerl env id with a chat action and a flat world>); see envs/mc_ls_minerl.py.
+if find_spec("minerl") is not None:
+    register(id="MCLSMineRLTask-v0", entry_point="envs.mc_ls_minerl:MineRLLongShortMemory", max_episode_steps=200)
+    register(id="MCLSMineRL-v0", entry_point=_META, kwargs={"task_env_id": "MCLSMineRLTask-v0", "n_episodes": 2})
 
 # MuJoCo families (need the `mujoco` extra): 200-step episodes; inner episodes per meta-episode as SPEC 1.
 register(id="CheetahDirTask-v0", entry_point="envs.mujoco.cheetah:CheetahDir", max_episode_steps=200)
