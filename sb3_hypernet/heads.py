@@ -19,6 +19,7 @@ import torch as th
 from torch import nn
 
 from sb3_hypernet.hypernet import FiLMLinear, GeneratedLinear, HyperMLP
+from sb3_hypernet.image import observation_embedding
 from sb3_hypernet.initializers import init_base_linear
 
 
@@ -32,6 +33,8 @@ class HeadSpec:
     :param action_kind: ``"categorical"`` or ``"gaussian"``: the actor's distribution and output-layer init
     :param net_arch: hidden layers of actor and critic, ``dict(pi=[...], vf=[...])``
     :param activation_fn: activation of the hidden layers
+    :param image_shape: (height, width, channels) when the state is an image to embed with a convolutional network
+        (:class:`~sb3_hypernet.image.ConvEmbedding`); ``None``: a linear state embedding
     """
 
     condition_dim: int
@@ -40,6 +43,7 @@ class HeadSpec:
     action_kind: Literal["categorical", "gaussian"]
     net_arch: dict[str, list[int]] = field(default_factory=lambda: {"pi": [256, 128], "vf": [256, 128]})
     activation_fn: type[nn.Module] = nn.Tanh
+    image_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.action_kind not in ("categorical", "gaussian"):
@@ -193,7 +197,8 @@ class RNNHead(_PlainHead):
 
 
 class StateHead(MetaPolicyHead):
-    """A head that reads the current state again: normalised state -> ``tanh(Linear(state, state_embedding_dim))``.
+    """A head that reads the current state again: normalised state -> ``tanh(Linear(state, state_embedding_dim))``
+    (a convolutional embedding instead when ``spec.image_shape`` is set).
 
     :param state_embedding_dim: size of the state embedding (256 in the paper's main results)
     :param normalize_state: normalise the state with running mean/std before embedding it
@@ -208,11 +213,11 @@ class StateHead(MetaPolicyHead):
     ):
         super().__init__(spec, latent_embedding_dim)
         self.state_normalizer = RunningNormalizer(spec.state_dim) if normalize_state else None
-        self.state_embedding = nn.Sequential(nn.Linear(spec.state_dim, state_embedding_dim), nn.Tanh())
+        self.state_embedding = observation_embedding(spec.state_dim, state_embedding_dim, nn.Tanh, spec.image_shape)
 
     @property
     def state_embedding_dim(self) -> int:
-        return self.state_embedding[0].out_features
+        return self.state_embedding.out_features
 
     def embed(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         if self.state_normalizer is not None:

@@ -26,6 +26,7 @@ from torch import nn
 
 from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
 from sb3_hypernet.hypernet import GeneratedLinear
+from sb3_hypernet.image import image_shape_for
 from sb3_hypernet.initializers import init_base_linear
 from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
 from sb3_hypernet.wrappers import META_OBS_KEYS, TASK_KEY
@@ -179,6 +180,11 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         size (our choice: the least that makes the comparison defined). The paper's "10%" and "50%" weightings are
         ``w = 0.1`` and ``w = 0.5`` here. Train with :class:`~sb3_hypernet.MetaRecurrentPPO`, which adds the
         term (logged as ``train/aux_task_inference``).
+    :param image_embedding: how image observations (a Box of shape (height, width, channels)) are embedded, in the
+        trajectory encoder and in the state path of RNN+S and the hypernetwork heads alike: ``"linear"`` (the
+        reference: the flattened image through one linear layer; any observation) or ``"conv"`` (a small
+        convolutional network, :class:`~sb3_hypernet.image.ConvEmbedding`, for larger resolutions such as MC-LS at
+        42x42)
     :param head_kwargs: keyword arguments of the head (see each policy)
     """
 
@@ -205,6 +211,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         task_inference_weight: float = 0.0,
+        image_embedding: str = "linear",
         **head_kwargs: Any,
     ):
         name = type(self).__name__
@@ -217,6 +224,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         if use_sde:
             raise ValueError(f"{name} does not support gSDE (use_sde=True).")
         self._check_head_kwargs(head_kwargs)
+        image_shape = image_shape_for(image_embedding, observation_space["obs"])
         if net_arch is None:
             net_arch = [256, 128]
         arch = _check_sizes(
@@ -246,6 +254,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
             task_inference_weight=self._task_inference_weight,
+            image_embedding=image_embedding,
             **head_kwargs,
         )
         # Read by _build_mlp_extractor, which the parent constructor calls.
@@ -258,6 +267,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             action_kind="categorical" if is_discrete else "gaussian",
             net_arch=arch,
             activation_fn=activation_fn,
+            image_shape=image_shape,
         )
         self._head_kwargs = dict(latent_embedding_dim=head_embedding_dim, **head_kwargs)
 
@@ -287,6 +297,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             hidden_size=gru_hidden_size,
             num_layers=n_gru_layers,
             latent_dim=latent_dim,
+            image_shape=image_shape,
         ).to(self.device)
         self._build_inference_module()
         self._build_optimizer(lr_schedule(1))

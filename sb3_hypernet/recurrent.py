@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch as th
 from torch import nn
 
+from sb3_hypernet.image import observation_embedding
+
 
 class HistoryEncoder(nn.Module):
     """GRU over the meta-episode history; outputs the latent the policy conditions on.
@@ -29,6 +31,8 @@ class HistoryEncoder(nn.Module):
     :param hidden_size: GRU size
     :param num_layers: GRU layers
     :param latent_dim: the latent has ``2 * latent_dim`` units
+    :param image_shape: (height, width, channels) of image observations to embed with a small convolutional network
+        (:class:`~sb3_hypernet.image.ConvEmbedding`); ``None``: one linear layer on the flattened observation
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class HistoryEncoder(nn.Module):
         hidden_size: int = 256,
         num_layers: int = 1,
         latent_dim: int = 5,
+        image_shape: tuple[int, int, int] | None = None,
     ):
         super().__init__()
         if min(obs_embedding_dim, hidden_size, latent_dim, num_layers) < 1:
@@ -53,7 +58,7 @@ class HistoryEncoder(nn.Module):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.output_dim = 2 * latent_dim
-        self.obs_embedding = nn.Sequential(nn.Linear(obs_dim, obs_embedding_dim), nn.ReLU())
+        self.obs_embedding = observation_embedding(obs_dim, obs_embedding_dim, nn.ReLU, image_shape)
         self.action_embedding = (
             nn.Sequential(nn.Linear(action_dim, action_embedding_dim), nn.ReLU()) if action_embedding_dim else None
         )

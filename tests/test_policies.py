@@ -430,7 +430,7 @@ def test_unknown_keyword_error_lists_exactly_the_accepted_keywords(policy_class)
     common = {
         "net_arch", "activation_fn", "gru_hidden_size", "n_gru_layers", "latent_dim", "obs_embedding_dim",
         "action_embedding_dim", "reward_embedding_dim", "latent_embedding_dim", "log_std_init", "use_sde",
-        "optimizer_class", "optimizer_kwargs", "task_inference_weight",
+        "optimizer_class", "optimizer_kwargs", "task_inference_weight", "image_embedding",
     }  # fmt: skip
     per_head = {
         RNNPolicy: set(),
