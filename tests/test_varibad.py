@@ -176,20 +176,22 @@ def test_every_latent_reconstructs_every_step_past_and_future():
     policy = make().policy
     batch = tiny_batch(policy, lengths=(5,), n_steps=5)
     seen = {}
-    hook = policy.reward_decoder.register_forward_hook(lambda module, args, out: seen.update(inputs=args[0]))
+    hook = policy.reward_decoder[-1].register_forward_hook(lambda module, args, out: seen.update(predictions=out))
     th.manual_seed(0)
     policy.meta_episode_losses(batch)
     hook.remove()
-    inputs = seen["inputs"][0]  # (latents, transitions, latent_dim + next state)
-    assert inputs.shape[:2] == (6, 5)
+    predictions = seen["predictions"][0, ..., 0]  # (latents, transitions)
+    assert predictions.shape == (6, 5)
     _, latent = policy.encode_meta_episodes(batch["obs"])
     th.manual_seed(0)
     mean, logvar = latent[0].chunk(2, dim=-1)
     z = mean + th.exp(0.5 * logvar) * th.randn_like(mean[None])[0]
+    # Each prediction is the decoder applied to (latent j, next state t) as one input (the first layer is applied to
+    # the two apart and summed, which must give the same numbers).
     for j in range(6):
         for t in range(5):
-            assert th.allclose(inputs[j, t, :3], z[j]), (j, t)
-            assert th.equal(inputs[j, t, 3:], batch["next_state"][0, t]), (j, t)
+            expected = policy.reward_decoder(th.cat([z[j], batch["next_state"][0, t].float()]))
+            assert th.allclose(predictions[j, t], expected[0], atol=1e-6), (j, t)
 
 
 def test_padding_of_shorter_meta_episodes_does_not_count():
@@ -220,7 +222,7 @@ def test_subsampling_draws_distinct_real_steps():
     assert th.equal(full_index[0], th.arange(10)) and th.equal(full_real, valid)
     policy = make(policy_kwargs=dict(n_elbo_samples=3, n_decode_samples=2)).policy
     seen = {}
-    policy.reward_decoder.register_forward_hook(lambda module, args, out: seen.update(shape=args[0].shape))
+    policy.reward_decoder[-1].register_forward_hook(lambda module, args, out: seen.update(shape=out.shape))
     policy.meta_episode_losses(tiny_batch(policy, lengths=(5,), n_steps=5))
     assert seen["shape"][:3] == (1, 3, 2)
 

@@ -64,12 +64,24 @@ class MetaEpisodeBuffer:
 
     def _allocate(self, length: int) -> None:
         """(Re)allocate storage and staging for meta-episodes of up to ``length`` transitions, keeping the data."""
+        fields = self._fields(length)
+        needed = (self.capacity + self.n_envs) * sum(
+            np.prod(shape) * dtype.itemsize for shape, dtype in fields.values()
+        )
         for target, rows, filled in (
             (self.storage, self.capacity, self.size),
             (self.staging, self.n_envs, self.n_envs),
         ):
-            for name, (shape, dtype) in self._fields(length).items():
-                grown = np.zeros((rows, *shape), dtype)  # zero pages take no memory until written
+            for name, (shape, dtype) in fields.items():
+                try:
+                    grown = np.zeros((rows, *shape), dtype)  # zero pages take no memory until written
+                except MemoryError as error:
+                    raise MemoryError(
+                        f"the VAE's meta-episode buffer cannot hold vae_buffer_size={self.capacity} meta-episodes of "
+                        f"up to {length} steps with observations of shape {self.spaces['obs'].shape}: that needs "
+                        f"{needed / 2**30:.1f} GiB. Lower vae_buffer_size (image observations need a few hundred to "
+                        "a few thousand meta-episodes)."
+                    ) from error
                 if name in target:
                     grown[:filled, : target[name].shape[1]] = target[name][:filled]
                 target[name] = grown

@@ -176,12 +176,21 @@ class VIPolicy(BeliefPolicy):
         pair_real = (elbo_real[:, :, None] & decode_real[:, None, :]).float()
         z_elbo = _gather_steps(z, elbo_index)
 
-        def decode(decoder: nn.Module, names: list[str]) -> th.Tensor:
-            """Every chosen latent against every chosen transition: (B, n_elbo, n_decode, out)."""
-            shape = (n_episodes, elbo_index.shape[1], decode_index.shape[1])
-            parts = [z_elbo[:, :, None].expand(*shape, -1)]
-            parts += [_gather_steps(inputs[name], decode_index)[:, None].expand(*shape, -1) for name in names]
-            return decoder(th.cat(parts, dim=-1))
+        def decode(decoder: nn.Sequential, names: list[str]) -> th.Tensor:
+            """Every chosen latent against every chosen transition: (B, n_elbo, n_decode, out).
+
+            The first layer is linear in ``[z, inputs]``, so it is applied to the latents and to the transitions
+            apart and the two summed per pair: the pairs never hold the inputs themselves, which image observations
+            make thousands wide."""
+            first = decoder[0]
+            latent_weight, input_weight = first.weight.split(
+                [z_elbo.shape[-1], first.in_features - z_elbo.shape[-1]], 1
+            )
+            from_transitions = first.bias.expand(n_episodes, decode_index.shape[1], -1)
+            if names:
+                chosen = th.cat([_gather_steps(inputs[name], decode_index) for name in names], dim=-1)
+                from_transitions = from_transitions + chosen @ input_weight.T
+            return decoder[1:]((z_elbo @ latent_weight.T)[:, :, None] + from_transitions[:, None])
 
         losses: dict[str, th.Tensor] = {}
         rewards = _gather_steps(batch["reward"].to(latent.device).float(), decode_index)
