@@ -131,6 +131,27 @@ def test_config_entries_have_the_gridworld_settings(conf, env_id):
     assert get_class_by_name(hp["callback"]) is MetaEpisodeLogger
 
 
+MCLS_ENVS = ["MCLS-v0", "MCLSN-v0", "MCLSO-v0", "MCLSH-v0"]
+
+
+@pytest.mark.parametrize("env_id", MCLS_ENVS)
+@pytest.mark.parametrize("conf", sorted(CONFIGS))
+def test_config_entries_have_the_mcls_settings(conf, env_id):
+    """SPEC 4's MC-LS row: 16 envs x 800 steps, 4 minibatches, 2 epochs, clip 0.05, gamma and GAE lambda 0.95,
+    entropy 0.1, Adam eps 1e-5, 6e7 frames, the learning rate decayed linearly; previous reward in 8 units."""
+    hp = load_hyperparams(CONFIG_DIR / conf, env_id, CONFIG_ALGOS.get(conf, "ppo_lstm"))
+    assert (hp["n_envs"], hp["n_steps"], hp["batch_size"], hp["n_epochs"]) == (16, 800, 3200, 2)
+    assert (hp["clip_range"], hp["gamma"], hp["gae_lambda"], hp["ent_coef"]) == (0.05, 0.95, 0.95, 0.1)
+    assert float(hp["n_timesteps"]) == 6e7
+    assert str(hp["learning_rate"]).startswith("lin_")
+    grid = load_hyperparams(CONFIG_DIR / conf, "GridNavi-v0", CONFIG_ALGOS.get(conf, "ppo_lstm"))
+    assert float(hp["learning_rate"][len("lin_") :]) == grid["learning_rate"]  # the method's Grid-World rate
+    policy_kwargs = evaluated(hp["policy_kwargs"])
+    assert policy_kwargs["optimizer_kwargs"]["eps"] == 1e-5
+    assert policy_kwargs["reward_embedding_dim"] == 8 and "action_embedding_dim" not in policy_kwargs
+    assert get_class_by_name(hp["policy"]) is CONFIGS[conf]
+
+
 @pytest.mark.parametrize("env_id", GRID_ENVS)
 def test_the_end_to_end_task_inference_config_is_rnn_hn_with_the_auxiliary_weight(env_id):
     """Appendix 8.3's combination: rnn_hn.yml's entry plus the weight and the task entry it needs."""
@@ -151,8 +172,10 @@ def test_vi_configs_have_varibads_vae_settings_and_no_task_labels(conf):
     for env_id in entries:
         hp = load_hyperparams(CONFIG_DIR / conf, env_id, "meta_ppo_lstm")
         grid = env_id.startswith("GridNavi")
+        # MC-LS keeps 1,000 meta-episodes: its image views make one about 1 MB.
+        buffer = 100_000 if grid else 1_000 if env_id.startswith("MCLS") else 10_000
         assert (hp["vae_buffer_size"], hp["vae_batch_size"], hp["vae_updates"]) == (
-            (100_000, 25, 3) if grid else (10_000, 10, 1)
+            (buffer, 25, 3) if grid else (buffer, 10, 1)
         ), env_id
         assert "env_kwargs" not in hp, env_id  # VariBAD reads no task labels
         policy_kwargs = evaluated(hp["policy_kwargs"])
@@ -168,8 +191,8 @@ def test_pretraining_configs_pretrain_100_updates_on_grids_and_563_on_mujoco(con
         entries = yaml.safe_load(file)
     for env_id, entry in entries.items():
         # 2.4% of the budget as NeurIPS 8.2: 100 x 960 frames of 4e6 (grids), 563 x 6400 of 7.5e7 / 1e8 (MuJoCo),
-        # 250 x 4800 of 5e7 (ML1) and 500 x 4800 of 1e8 (ML10).
-        expected = {"GridNavi": 100, "ML1": 250, "ML10": 500}
+        # 250 x 4800 of 5e7 (ML1) and 500 x 4800 of 1e8 (ML10); MC-LS 100 x 12,800 of 6e7 (2.1%).
+        expected = {"GridNavi": 100, "ML1": 250, "ML10": 500, "MCLS": 100}
         prefix = next((p for p in sorted(expected, key=len, reverse=True) if env_id.startswith(p)), None)
         assert entry["pretrain_updates"] == expected.get(prefix, 563), env_id
 
