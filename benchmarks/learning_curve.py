@@ -8,8 +8,11 @@ Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), built 
 the whole budget, so `lin_` schedules decay over --frames as in rl_zoo3; a --resume continues the same schedule.
 At each checkpoint (the first rollout boundary at or after it) it prints the mean deterministic meta-episode
 return over --n-eval sampled tasks with its 68% bootstrap CI over those tasks (one seed), the mean return of each
-inner episode, and the training frames/s so far (evaluation and saving excluded). GridNavi: Bayes-optimal about
-37.2, known-goal optimum 44.3.
+inner episode, and the training frames/s so far (evaluation and saving excluded), then the numbers the benchmark reports
+per inner episode (MC-LS: rooms passed, check accuracy, end reached, end-choice accuracy). The benchmark's known reference is
+printed at the start where it has one (GridNavi: Bayes-optimal 37.2; MC-LS: optimal 27.4 on LS).
+
+    python benchmarks/learning_curve.py --method rnn_hn --env MCLS-v0 --frames 1e6 --checkpoints 2e5 4e5 6e5 8e5 1e6
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ random_summary = evaluate_meta_policy(
     random_policy, args.env, args.n_eval, seed=args.eval_seed, env_kwargs=env_kwargs
 ).summary()
 print(f"random policy: meta-episode return {random_summary['meta_return']['mean']:.2f}")
+if "reference" in random_summary:
+    reference = random_summary["reference"]
+    per_episode = ", ".join(f"{value:.2f}" for value in reference["inner_returns"])
+    print(f"{reference['label']}: meta-episode return {reference['meta_return']:.2f} (per episode {per_episode})")
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
 
 
@@ -124,6 +131,9 @@ class CheckpointEvaluation(BaseCallback):
             f"   {fps:>6.0f}",
             flush=True,
         )
+        for key, per_episode in summary.get("inner_statistics", {}).items():
+            values = " ".join(f"{s['mean']:6.2f}" for s in per_episode)
+            print(f"{'':>9} {key.replace('_', ' ')} per inner episode: {values}", flush=True)
         splits = {}
         for split in args.eval_splits:
             kwargs = {**env_kwargs, "split": split}
