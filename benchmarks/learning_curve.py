@@ -8,9 +8,9 @@ Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), built 
 the whole budget, so `lin_` schedules decay over --frames as in rl_zoo3; a --resume continues the same schedule.
 At each checkpoint (the first rollout boundary at or after it) it prints the mean deterministic meta-episode
 return over --n-eval sampled tasks with its 68% bootstrap CI over those tasks (one seed), the mean return of each
-inner episode, and the training frames/s so far (evaluation and saving excluded), then the numbers the benchmark reports
-per inner episode (MC-LS: rooms passed, check accuracy, end reached, end-choice accuracy). The benchmark's known reference is
-printed at the start where it has one (GridNavi: Bayes-optimal 37.2; MC-LS: optimal 27.4 on LS).
+inner episode, and the training frames/s so far (evaluation and saving excluded), then the numbers the benchmark
+reports per inner episode (MC-LS: rooms passed, check accuracy, end reached, end-choice accuracy). The benchmark's
+known reference is printed at the start where it has one (GridNavi: Bayes-optimal 37.2; MC-LS: optimal 27.4 on LS).
 
     python benchmarks/learning_curve.py --method rnn_hn --env MCLS-v0 --frames 1e6 --checkpoints 2e5 4e5 6e5 8e5 1e6
 """

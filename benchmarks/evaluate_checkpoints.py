@@ -1,0 +1,47 @@
+"""Evaluate every checkpoint that benchmarks/learning_curve.py --save-dir saved, with deterministic and with sampled
+actions, and append one JSON line per checkpoint and mode (the format of learning_curve.py --out, plus "mode").
+
+    python benchmarks/evaluate_checkpoints.py /tmp/mcls/LS --env MCLS-v0 --method rnn_hn --seed 0 \\
+        --out benchmarks/results/mcls_checkpoints.jsonl
+
+Sampled actions show what the policy has learned where its most likely action hides it: on MC-LS the deterministic
+policy can keep walking into the end wall ("forward" a little likelier than either side) while its samples already
+choose the signalled side more often than not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch as th
+
+import envs  # noqa: F401  (registers the benchmark ids)
+from sb3_hypernet.evaluation import evaluate_meta_policy, load_meta_model
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("save_dir", type=Path, help="a learning_curve.py --save-dir: <frames>.zip files")
+parser.add_argument("--env", required=True)
+parser.add_argument("--method", required=True, help="the method's name, for the records")
+parser.add_argument("--seed", type=int, default=0, help="the training seed, for the records")
+parser.add_argument("--n-eval", type=int, default=200, help="meta-episodes per evaluation")
+parser.add_argument("--eval-seed", type=int, default=10_000, help="seed of the evaluation tasks")
+parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--out", type=Path, required=True)
+args = parser.parse_args()
+
+th.set_num_threads(args.threads)
+checkpoints = sorted(args.save_dir.glob("*.zip"), key=lambda path: int(path.stem))
+if not checkpoints:
+    raise SystemExit(f"no <frames>.zip checkpoints in {args.save_dir}")
+for path in checkpoints:
+    model = load_meta_model(path)
+    for mode, deterministic in (("deterministic", True), ("sampled", False)):
+        summary = evaluate_meta_policy(
+            model, args.env, args.n_eval, deterministic=deterministic, seed=args.eval_seed
+        ).summary()
+        record = dict(env=args.env, method=args.method, seed=args.seed, frames=int(path.stem), mode=mode, **summary)
+        with open(args.out, "a") as file:
+            file.write(json.dumps(record) + "\n")
+        print(f"{args.env} {path.stem:>9} {mode:<13} meta-episode return {summary['meta_return']['mean']:.2f}")
