@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
     parser.add_argument("--n-envs", type=int, default=8, help="environments run in parallel")
     parser.add_argument(
+        "--vec-env",
+        choices=["dummy", "array"],
+        default="dummy",
+        help="DummyVecEnv, or the task family's array-stepped VecEnv (the same meta-episodes, stepped in one call)",
+    )
+    parser.add_argument(
         "--env-kwargs",
         type=str,
         nargs="+",
@@ -173,9 +179,13 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
         n_envs = min(args.n_envs, args.n_meta_episodes)
         # As rl_zoo3.enjoy: the env keyword arguments the run trained with, then those given here.
         env_kwargs = {**find_zoo_env_kwargs(args.model), **args.env_kwargs}
-        env = BaseAlgorithm._wrap_env(
-            DummyVecEnv([lambda: gym.make(args.env, **env_kwargs) for _ in range(n_envs)]), monitor_wrapper=False
-        )
+        if args.vec_env == "array":
+            from envs.vector import make_array_vec_env
+
+            vec_env = make_array_vec_env(args.env, n_envs, env_kwargs=env_kwargs)
+        else:
+            vec_env = DummyVecEnv([lambda: gym.make(args.env, **env_kwargs) for _ in range(n_envs)])
+        env = BaseAlgorithm._wrap_env(vec_env, monitor_wrapper=False)
         check_model_fits_env(model, env, args.env)
         stats_path = args.vecnormalize or find_vecnormalize(args.model)
         if args.protocol == "adaptation":

@@ -5,18 +5,38 @@
 
 rl_zoo3 fixes its ``--algo`` choices when it starts, before ``--gym-packages`` are imported, so a new algorithm
 needs this launcher; everything else is ``python -m rl_zoo3.train`` unchanged (``--algo ppo_lstm`` works too).
-Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`).
+Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`). Added ``--vec-env`` choice: ``array``
+(the task family's array-stepped VecEnv, :mod:`envs.vector`: all envs stepped in one call).
 """
 
 from __future__ import annotations
 
+import sys
+
+from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.train import train
 
 from sb3_hypernet.zoo import register_algorithms
 
 
+def use_array_vec_env(argv: list[str]) -> list[str]:
+    """``argv`` with ``--vec-env array`` replaced by zoo's ``dummy``, after pointing rl_zoo3's own VecEnv override
+    (``ExperimentManager.default_vec_env_cls``) at the array-stepped VecEnv; ``argv`` unchanged otherwise."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--vec-env=") else argv[i + 1] if arg == "--vec-env" else None
+        if value == "array":
+            from envs.vector import array_vec_env
+
+            ExperimentManager.default_vec_env_cls = staticmethod(array_vec_env)  # a function, not a method
+            argv[i : i + (1 if "=" in arg else 2)] = ["--vec-env", "dummy"]
+            break
+    return argv
+
+
 def main() -> None:
     register_algorithms()
+    sys.argv = [sys.argv[0], *use_array_vec_env(sys.argv[1:])]
     train()
 
 

@@ -89,6 +89,12 @@ class _Experiment(ExperimentManager):
 
     def __init__(self, *args: Any, write_files: bool, **kwargs: Any):
         self.write_files = write_files
+        if kwargs.get("vec_env_type") == "array":
+            # rl_zoo3's own override of its VecEnv class (it knows only "dummy" and "subproc" by name).
+            from envs.vector import array_vec_env
+
+            self.default_vec_env_cls = array_vec_env
+            kwargs["vec_env_type"] = "dummy"
         super().__init__(*args, **kwargs)
 
     def create_log_folder(self) -> None:
@@ -122,7 +128,8 @@ def build_model(
     --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``: keyword arguments replace
     entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules, ``policy_kwargs`` as a string or a dict),
     and ``env_kwargs`` replaces the entry's ``env_kwargs`` as ``--env-kwargs`` does; ``vec_env_type`` is zoo's
-    ``--vec-env`` (``"dummy"`` or ``"subproc"``). With ``log_folder`` the run
+    ``--vec-env`` (``"dummy"`` or ``"subproc"``), or ``"array"``: the family's array-stepped VecEnv
+    (:mod:`envs.vector`), as ``python -m sb3_hypernet.train --vec-env array``. With ``log_folder`` the run
     folder (``<log_folder>/<algo>/<env>_<id>``, Monitor files, saved config) is written as rl_zoo3 writes it;
     without, nothing is written. rl_zoo3's own printing is shown only with ``verbose >= 1``.
     """
