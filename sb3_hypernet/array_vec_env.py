@@ -14,14 +14,14 @@ import abc
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from sb3_hypernet.wrappers import INNER_TERMINAL_KEY, TASK_KEY
+from sb3_hypernet.wrappers import EPISODE_STATISTICS_KEY, INNER_TERMINAL_KEY, TASK_KEY
 
 
 class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
@@ -34,7 +34,10 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
     logic here follows :class:`~sb3_hypernet.MetaEpisodeWrapper` and ``Monitor`` line by line: ``info`` on every step
     has ``inner_episode``; at an inner end that is not the last, ``inner_terminal_observation``; at a meta-episode's
     end ``inner_returns``, ``inner_lengths``, ``task_descriptor``, ``episode`` (Monitor's ``r``, ``l``, ``t``) and
-    ``terminal_observation``, after which the env starts its next meta-episode on a new task.
+    ``terminal_observation`` (and ``inner_successes`` / ``inner_statistics`` where the family reports ``success`` /
+    ``episode_statistics``), after which the env starts its next meta-episode on a new task. :meth:`_observe` may be
+    called several times per step and must return the same observation each time (families with observation noise
+    draw it once per step).
 
     Seeding as ``DummyVecEnv``: ``seed(s)`` gives env ``i`` the seed ``s + i`` at the next reset, which, as
     ``MetaEpisodeWrapper.reset(seed=s + i)``, seeds its task generator with the first of two streams spawned from
@@ -47,6 +50,9 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
     :param n_episodes: inner episodes per meta-episode
     :param expose_task: add the task descriptor to the observation under ``task``
     """
+
+    #: What the single env's ``reset`` puts in ``info`` (the wrapper adds ``inner_episode``).
+    reset_info: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -83,6 +89,10 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
         self._episode_length = np.zeros(n, np.int64)
         self._returns = np.zeros((n, self.n_episodes), np.float64)
         self._lengths = np.zeros((n, self.n_episodes), np.int64)
+        # As the wrapper: an inner episode succeeds if any step reports success (NaN: it reported none).
+        self._episode_success = np.full(n, np.nan)
+        self._successes = np.full((n, self.n_episodes), np.nan)
+        self._statistics: list[list[dict[str, float] | None]] = [[None] * self.n_episodes for _ in range(n)]
         self._prev_action = np.zeros((n, self.n_actions), np.float32)
         self._prev_reward = np.zeros((n, 1), np.float32)
         self._episode_done = np.zeros((n, 1), np.float32)
@@ -114,6 +124,9 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
     def _task_descriptors(self) -> np.ndarray:
         """The task descriptors of all envs, (num_envs, *task shape)."""
 
+    def _seed_inner(self, index: int, seed: int) -> None:
+        """Seed env ``index``'s own randomness as ``env.reset(seed=seed)`` would (default: it has none)."""
+
     def reference_returns(self) -> tuple[str, list[float]] | None:
         """The benchmark's known reference per inner episode, as ``MetaEpisodeWrapper.reference_returns``."""
         return None
@@ -123,11 +136,14 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
         everyone = np.ones(self.num_envs, dtype=bool)
         for i, seed in enumerate(self._seeds):
             if seed is not None:
-                self._task_rngs[i] = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[0])
+                # As MetaEpisodeWrapper.reset(seed=seed): sibling streams for the tasks and for the inner env.
+                task_seq, env_seq = np.random.SeedSequence(seed).spawn(2)
+                self._task_rngs[i] = np.random.default_rng(task_seq)
+                self._seed_inner(i, int(env_seq.generate_state(1)[0]))
         self._start_meta_episodes(everyone, [options.get(TASK_KEY) for options in self._options])
         self._reset_seeds()
         self._reset_options()
-        self.reset_infos = [{"inner_episode": 0} for _ in range(self.num_envs)]
+        self.reset_infos = [{**self.reset_info, "inner_episode": 0} for _ in range(self.num_envs)]
         return self._observation()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -160,9 +176,17 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
         self._prev_action[np.arange(self.num_envs), actions] = 1.0
         self._prev_reward = rewards.astype(np.float32).reshape(-1, 1)
 
+        if inner_infos:
+            for i, info in enumerate(inner_infos):
+                if "success" in info:
+                    self._episode_success[i] = max(np.nan_to_num(self._episode_success[i]), float(info["success"]))
         ended = np.flatnonzero(inner_done)
         self._returns[ended, self._episode_index[ended]] = self._episode_return[ended]
         self._lengths[ended, self._episode_index[ended]] = self._episode_length[ended]
+        self._successes[ended, self._episode_index[ended]] = self._episode_success[ended]
+        for i in ended:
+            statistics = inner_infos[i].get(EPISODE_STATISTICS_KEY) if inner_infos else None
+            self._statistics[i][self._episode_index[i]] = statistics
         self._episode_index[ended] += 1
         meta_done = np.zeros(self.num_envs, dtype=bool)
         meta_done[ended] = self._episode_index[ended] >= self.n_episodes
@@ -174,6 +198,7 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
             self._reset_inner(inner_only)
             self._episode_return[inner_only] = 0.0
             self._episode_length[inner_only] = 0
+            self._episode_success[inner_only] = np.nan
         self._episode_done = inner_only.astype(np.float32).reshape(-1, 1)
         if meta_done.any():
             # The observation that ends the meta-episode; the env then starts its next one (auto-reset).
@@ -190,12 +215,15 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
                     episode={"r": round(sum(returns), 6), "l": sum(lengths), "t": elapsed},
                     terminal_observation={key: value[i] for key, value in final.items()},
                 )
-                self._finish_meta_episode_info(i, infos[i])
+                successes = self._successes[i]
+                if not np.isnan(successes).all():
+                    infos[i]["inner_successes"] = [float(value) for value in np.nan_to_num(successes)]
+                if all(statistics is not None for statistics in self._statistics[i]):
+                    infos[i]["inner_statistics"] = list(self._statistics[i])
             self._start_meta_episodes(meta_done, [None] * self.num_envs)
+            for i in np.flatnonzero(meta_done):
+                self.reset_infos[i] = {**self.reset_info, "inner_episode": 0}
         return self._observation(), rewards.astype(np.float32), meta_done, infos
-
-    def _finish_meta_episode_info(self, index: int, info: dict[str, Any]) -> None:
-        """Add family-specific entries to the ``info`` that ends env ``index``'s meta-episode (default: none)."""
 
     def _start_meta_episodes(self, mask: np.ndarray, given: list[Any]) -> None:
         indices = np.flatnonzero(mask)
@@ -209,6 +237,10 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
         self._episode_length[mask] = 0
         self._returns[mask] = 0.0
         self._lengths[mask] = 0
+        self._episode_success[mask] = np.nan
+        self._successes[mask] = np.nan
+        for i in indices:
+            self._statistics[i] = [None] * self.n_episodes
         self._prev_action[mask] = 0.0
         self._prev_reward[mask] = 0.0
         self._episode_done[mask] = 0.0

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import envs  # noqa: F401  (registers the ids)
 from envs.vector import array_vec_env, make_array_vec_env
 from envs.vector.gridworld import GridNaviVecEnv
+from envs.vector.mc_ls import LongShortMemoryVecEnv
 from sb3_hypernet import evaluate
 from sb3_hypernet.evaluation import evaluate_meta_policy
 from sb3_hypernet.train import use_array_vec_env
@@ -33,18 +34,26 @@ def assert_same(reference, array, where: str = "") -> None:
         for key in reference:
             if key != "t":
                 assert_same(reference[key], array[key], f"{where}/{key}")
+    elif isinstance(reference, list) and reference and isinstance(reference[0], dict):
+        assert len(reference) == len(array), where
+        for i, (left, right) in enumerate(zip(reference, array, strict=True)):
+            assert_same(left, right, f"{where}[{i}]")
     else:
-        assert np.array_equal(np.asarray(reference), np.asarray(array)), (where, reference, array)
+        reference, array = np.asarray(reference), np.asarray(array)
+        numeric = np.issubdtype(reference.dtype, np.number)
+        assert np.array_equal(reference, array, equal_nan=numeric), (where, reference, array)
 
 
-def step_both(reference, array, n_steps: int, seed: int = 0) -> int:
-    """Random actions in both; every observation, reward, done and info compared. Returns the meta-episodes ended."""
+def step_both(reference, array, n_steps: int, seed: int = 0, p: list[float] | None = None) -> int:
+    """Random actions in both (probabilities ``p``); every observation, reward, done and info compared. Returns the
+    number of meta-episodes ended."""
     assert_same(reference.reset(), array.reset(), "reset")
     assert_same(reference.reset_infos, array.reset_infos, "reset infos")
     rng = np.random.default_rng(seed)
     ended = 0
+    n_actions = reference.action_space.n
     for t in range(n_steps):
-        actions = rng.integers(0, 5, reference.num_envs)
+        actions = rng.choice(n_actions, size=reference.num_envs, p=p)
         obs, rewards, dones, infos = reference.step(actions)
         array_obs, array_rewards, array_dones, array_infos = array.step(actions)
         assert_same(obs, array_obs, f"step {t} obs")
@@ -79,6 +88,29 @@ def test_same_mdp_given_the_same_tasks(env_id):
     assert [tuple(task) for task in array.tasks] != [tuple(task) for task in tasks]  # after the end: sampled anew
 
 
+MCLS_IDS = ["MCLS-v0", "MCLSN-v0", "MCLSO-v0", "MCLSH-v0"]
+
+
+@pytest.mark.parametrize("n_rooms", [2, None])
+@pytest.mark.parametrize("env_id", MCLS_IDS)
+def test_mcls_same_mdp_as_dummy_vec_env_step_by_step(env_id, n_rooms):
+    """Every variant, with its room types and LSN's noise from each env's own generator; a short course (most
+    episodes reach the end) and the full one (random walks time out: reward 0, NaN statistics)."""
+    env_kwargs = {"expose_task": True, **({"n_rooms": n_rooms} if n_rooms else {})}
+    reference = make_vec_env(env_id, n_envs=4, env_kwargs=env_kwargs)
+    array = make_array_vec_env(env_id, 4, env_kwargs=env_kwargs)
+    reference.seed(2)
+    array.seed(2)
+    ended = step_both(reference, array, 600 if n_rooms else 900, p=[0.2, 0.5, 0.3])
+    assert ended >= 8
+
+
+def test_mcls_statistics_successes_and_reference_reach_the_evaluator():
+    vec_env = make_array_vec_env("MCLS-v0", 4, env_kwargs={"n_rooms": 2})
+    assert isinstance(vec_env, LongShortMemoryVecEnv)
+    assert vec_env.reference_returns() == ("optimal", [5.3, 5.3])
+
+
 def test_make_vec_env_and_keyword_arguments_reach_the_array_env():
     vec_env = make_vec_env("GridNavi-v0", n_envs=7, seed=0, vec_env_cls=array_vec_env, env_kwargs={"dense": True})
     assert isinstance(vec_env, GridNaviVecEnv) and vec_env.num_envs == 7
@@ -97,21 +129,27 @@ def test_seeding():
     assert goals(1)[1] != goals(2)[1]
 
 
-def test_training_through_zoo_is_the_same_with_either_vec_env():
+@pytest.mark.parametrize(
+    ("env_id", "sizes", "frames"),
+    [("GridNavi-v0", {}, 480), ("MCLSN-v0", {"n_steps": 48, "batch_size": 48}, 384)],
+)
+def test_training_through_zoo_is_the_same_with_either_vec_env(env_id, sizes, frames):
     """build_model's (and the launcher's) --vec-env array: same seed, same tasks, same trajectories, same weights."""
     trained = {}
     for vec_env_type in ("dummy", "array"):
         model, callbacks = build_model(
             REPO_ROOT / "zoo_configs" / "rnn_hn.yml",
-            "GridNavi-v0",
+            env_id,
             seed=3,
             vec_env_type=vec_env_type,
             n_envs=4,
             policy_kwargs="dict(action_embedding_dim=0, reward_embedding_dim=8, gru_hidden_size=16, "
             "state_embedding_dim=16, net_arch=[16], optimizer_kwargs=dict(eps=1e-5))",
+            **sizes,
         )
-        assert isinstance(model.get_env().venv, GridNaviVecEnv if vec_env_type == "array" else DummyVecEnv)
-        model.learn(480, callback=callbacks)
+        array_class = GridNaviVecEnv if env_id.startswith("Grid") else LongShortMemoryVecEnv
+        assert isinstance(model.get_env().venv, array_class if vec_env_type == "array" else DummyVecEnv)
+        model.learn(frames, callback=callbacks)
         trained[vec_env_type] = model.policy.state_dict()
     for key, value in trained["dummy"].items():
         assert th.equal(value, trained["array"][key]), key

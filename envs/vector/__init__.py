@@ -13,10 +13,14 @@ from typing import Any
 import gymnasium as gym
 
 from envs.vector.gridworld import GridNaviVecEnv
+from envs.vector.mc_ls import LongShortMemoryVecEnv
 from sb3_hypernet.array_vec_env import ArrayMetaEpisodeVecEnv
 
 #: Task env entry point -> its array-stepped meta-episode VecEnv.
-ARRAY_FAMILIES: dict[str, type[ArrayMetaEpisodeVecEnv]] = {"envs.gridworld:GridNavi": GridNaviVecEnv}
+ARRAY_FAMILIES: dict[str, type[ArrayMetaEpisodeVecEnv]] = {
+    "envs.gridworld:GridNavi": GridNaviVecEnv,
+    "envs.mc_ls:LongShortMemoryMaze": LongShortMemoryVecEnv,
+}
 
 
 def make_array_vec_env(
