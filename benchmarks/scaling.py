@@ -1,0 +1,111 @@
+"""Training frames/s against the number of envs, with the time split between env stepping, the policy's forward pass
+in rollouts, buffer work and the update.
+
+    python benchmarks/scaling.py --methods rnn rnn_hn --n-envs 16 64 256 1024 --threads 1
+    python benchmarks/scaling.py --methods rnn_hn --n-envs 256 1024 4096 --device cuda   # on a GPU machine
+
+Each method trains with its zoo entry for --env (GridNavi-v0: 60 steps per env per update, 2 epochs, 4 minibatches)
+on the family's array-stepped VecEnv (--vec-env dummy for DummyVecEnv), n_envs changed and the minibatch size scaled
+with it so that an update always has 4 minibatches. After one warm-up update, --updates updates are timed; a row
+gives the median of --repeats such runs. The time split: "env" is the VecEnv's step (VecNormalize included), "policy"
+the policy's forward pass while collecting, "buffer" the rollout buffer's add, its returns and advantages and the
+minibatches it cuts and pads for the update, "update" the rest of the update (losses, backward, optimiser), "other"
+what remains (SB3's rollout loop, callbacks, tensor conversions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch as th
+
+import envs  # noqa: F401  (registers the benchmark ids)
+from sb3_hypernet.zoo import build_model, load_hyperparams
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--methods", nargs="+", default=["rnn", "rnn_hn"], help="zoo config names")
+parser.add_argument("--env", default="GridNavi-v0")
+parser.add_argument("--n-envs", type=int, nargs="+", default=[16, 64, 256, 1024])
+parser.add_argument("--updates", type=int, default=1, help="timed PPO updates per run (after one warm-up update)")
+parser.add_argument("--repeats", type=int, default=1, help="runs per row; the median is shown")
+parser.add_argument("--vec-env", choices=["array", "dummy"], default="array")
+parser.add_argument("--device", default="cpu")
+parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+args = parser.parse_args()
+
+if args.threads:
+    th.set_num_threads(args.threads)
+config_dir = Path(__file__).resolve().parents[1] / "zoo_configs"
+
+
+def timed(clock: dict[str, float], key: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` adding its wall time to ``clock[key]`` (synchronising CUDA so the time is the work's)."""
+
+    def wrapper(*call_args: Any, **call_kwargs: Any) -> Any:
+        if args.device.startswith("cuda"):
+            th.cuda.synchronize()
+        began = time.perf_counter()
+        result = function(*call_args, **call_kwargs)
+        if args.device.startswith("cuda"):
+            th.cuda.synchronize()
+        clock[key] += time.perf_counter() - began
+        return result
+
+    return wrapper
+
+
+def run(method: str, n_envs: int) -> dict[str, float]:
+    """Seconds per part and frames/s of ``args.updates`` updates of ``method`` with ``n_envs`` envs."""
+    conf = config_dir / f"{method}.yml"
+    entry = load_hyperparams(conf, args.env)
+    minibatches = entry["n_envs"] * entry["n_steps"] // entry["batch_size"]
+    model, callbacks = build_model(
+        conf,
+        args.env,
+        seed=0,
+        device=args.device,
+        vec_env_type=args.vec_env,
+        n_envs=n_envs,
+        batch_size=n_envs * entry["n_steps"] // minibatches,
+    )
+    frames_per_update = n_envs * model.n_steps
+    model.learn(frames_per_update, callback=callbacks)  # warm-up: allocations, first-call costs
+    clock: dict[str, float] = defaultdict(float)
+    venv = model.get_env()
+    venv.step_wait = timed(clock, "env", venv.step_wait)
+    model.policy.forward = timed(clock, "policy", model.policy.forward)
+    buffer = model.rollout_buffer
+    buffer.add = timed(clock, "buffer", buffer.add)
+    buffer.compute_returns_and_advantage = timed(clock, "buffer", buffer.compute_returns_and_advantage)
+    buffer._get_samples = timed(clock, "buffer_update", buffer._get_samples)
+    model.train = timed(clock, "train", model.train)
+    began = time.perf_counter()
+    model.learn(args.updates * frames_per_update, callback=callbacks, reset_num_timesteps=False)
+    total = time.perf_counter() - began
+    parts = {
+        "env": clock["env"],
+        "policy": clock["policy"],
+        "buffer": clock["buffer"] + clock["buffer_update"],
+        "update": clock["train"] - clock["buffer_update"],
+    }
+    parts["other"] = total - sum(parts.values())
+    return {"fps": args.updates * frames_per_update / total, **{k: v / total for k, v in parts.items()}}
+
+
+print(
+    f"{args.env}, {args.vec_env} VecEnv, device {args.device}, torch threads {th.get_num_threads()}, "
+    f"{args.updates} timed update(s) per run, median of {args.repeats}"
+)
+print(f"{'method':<8} {'n_envs':>7} {'frames/s':>9}   share of time: env  policy  buffer  update  other")
+for method in args.methods:
+    for n_envs in args.n_envs:
+        runs = [run(method, n_envs) for _ in range(args.repeats)]
+        row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        shares = "  ".join(f"{row[key]:6.1%}" for key in ("env", "policy", "buffer", "update", "other"))
+        print(f"{method:<8} {n_envs:>7} {row['fps']:>9.0f}   {shares}", flush=True)
