@@ -1,6 +1,7 @@
 """Training throughput (frames/s) of RNN, RNN+S, RNN+HN and sb3-contrib's stock recurrent policy, in one run.
 
     python benchmarks/throughput.py --updates 5 --repeats 5
+    python benchmarks/throughput.py --updates 3 --repeats 5 --threads 1 --variants   # RNN+HN's compute options
 
 Every method trains with its zoo entry for --env (zoo_configs/rnn.yml, rnn_s.yml, rnn_hn.yml, built by rl_zoo3 via
 sb3_hypernet.zoo.build_model): on GridNavi-v0 16 envs x 60 steps, 2 epochs, 4 minibatches, reward normalisation,
@@ -29,6 +30,12 @@ parser.add_argument("--updates", type=int, default=5, help="PPO updates (rollout
 parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements per method")
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 parser.add_argument("--device", default="cpu")
+parser.add_argument(
+    "--variants",
+    action="store_true",
+    help="also RNN+HN with its actor and critic computed apart (no shared first outer product), and with foreach and "
+    "fused Adam",
+)
 args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
@@ -49,6 +56,19 @@ METHODS = {
 models = {}
 for name, (conf, overrides) in METHODS.items():
     models[name] = build_model(CONFIGS / conf, args.env, seed=0, device=args.device, **overrides)[0]
+if args.variants:
+    from sb3_hypernet.heads import MetaPolicyHead
+
+    apart = build_model(CONFIGS / "rnn_hn.yml", args.env, seed=0, device=args.device)[0]
+    head = apart.policy.mlp_extractor
+    head.forward = lambda condition, state, head=head: MetaPolicyHead.forward(head, condition, state)
+    models["RNN+HN apart"] = apart
+    for form in ("foreach", "fused"):
+        model = build_model(CONFIGS / "rnn_hn.yml", args.env, seed=0, device=args.device)[0]
+        policy = model.policy
+        kwargs = {**(policy.optimizer_kwargs or {}), form: True}
+        policy.optimizer = policy.optimizer_class(policy.parameters(), lr=model.lr_schedule(1.0), **kwargs)
+        models[f"RNN+HN {form}"] = model
 reference = models["RNN+HN"]
 N_ENVS, N_STEPS, N_EPOCHS = reference.n_envs, reference.n_steps, reference.n_epochs
 N_MINIBATCHES = N_ENVS * N_STEPS // reference.batch_size
@@ -70,10 +90,10 @@ print(
     f"median of {args.repeats} x {frames} frames"
 )
 stock = statistics.median(fps["stock LSTM"])
-print(f"{'method':<12}{'frames/s':>10}{'x stock':>9}   all runs")
+print(f"{'method':<16}{'frames/s':>10}{'x stock':>9}   all runs")
 for name, values in fps.items():
     median = statistics.median(values)
-    print(f"{name:<12}{median:>10.0f}{median / stock:>9.2f}   {' '.join(f'{v:.0f}' for v in values)}")
+    print(f"{name:<16}{median:>10.0f}{median / stock:>9.2f}   {' '.join(f'{v:.0f}' for v in values)}")
 
 # Share of an RNN+HN update spent in the generated layers (actor and critic base networks).
 head = models["RNN+HN"].policy.mlp_extractor
@@ -124,3 +144,12 @@ print(
     f"RNN+HN gradient clipping + Adam: {optimizer_update * 1e3:.0f} ms per update; generated layers + optimizer "
     f"{(per_update + optimizer_update) * 1e3:.0f} ms vs {(update_seconds - rnn_seconds) * 1e3:.0f} ms extra over RNN"
 )
+if args.variants:
+    default_optimizer = policy.optimizer
+    for form in ("foreach", "fused"):
+        policy.optimizer = models[f"RNN+HN {form}"].policy.optimizer.__class__(
+            policy.parameters(), lr=1e-4, **{**(policy.optimizer_kwargs or {}), form: True}
+        )
+        seconds = N_EPOCHS * N_MINIBATCHES * statistics.median(optimizer_seconds() for _ in range(10))
+        print(f"RNN+HN gradient clipping + {form} Adam: {seconds * 1e3:.0f} ms per update")
+    policy.optimizer = default_optimizer

@@ -286,6 +286,17 @@ class ConditionedHead(StateHead):
     def critic_output(self, latent: th.Tensor, state: th.Tensor) -> th.Tensor:
         return self.critic(state, latent)
 
+    def forward(self, condition: th.Tensor, state: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        if not (self.actor.reads_z_directly and self.critic.reads_z_directly):
+            return super().forward(condition, state)
+        # Actor and critic read the same (state, latent) pair: one outer product (and one backward through it) for
+        # both first layers instead of one each. Same numbers as computing them apart.
+        latent, embedded_state = self.embed(condition, state)
+        outer = GeneratedLinear.outer(embedded_state, latent)
+        actor = self.actor.forward_after_first(self.actor.layers[0].forward_outer(outer), latent)
+        critic = self.critic.forward_after_first(self.critic.layers[0].forward_outer(outer), latent)
+        return actor, critic
+
 
 class HyperNetworkHead(ConditionedHead):
     """RNN+HN (NeurIPS 3.2; CoRL 4.1): every weight and bias of the actor and critic base MLPs is generated from the

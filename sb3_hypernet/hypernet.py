@@ -120,13 +120,25 @@ class GeneratedLinear(nn.Module):
         """Initialise the heads with ``hyper_init``."""
         init_generated_heads_(self.weight, self.in_features, self.role, self.hyper_init)
 
-    def forward(self, x: th.Tensor, z: th.Tensor) -> th.Tensor:
-        """``W(z) x + b(z)`` for a batch: x (batch, in), z (batch, cond) -> (batch, out)."""
+    @staticmethod
+    def outer(x: th.Tensor, z: th.Tensor) -> th.Tensor:
+        """The factorised mode's input ``[x, 1] (outer) [z, 1]``, flattened: (batch, (in + 1) * (cond + 1)). Layers
+        that read the same ``x`` and ``z`` (the actor's and critic's first layers) can share it
+        (:meth:`forward_outer`)."""
         x1 = F.pad(x, (0, 1), value=1.0)
         z1 = F.pad(z, (0, 1), value=1.0)
+        return (x1.unsqueeze(-1) * z1.unsqueeze(-2)).flatten(-2)
+
+    def forward_outer(self, outer: th.Tensor) -> th.Tensor:
+        """The factorised forward pass from :meth:`outer`'s product."""
+        return F.linear(outer, self.weight.flatten(1))
+
+    def forward(self, x: th.Tensor, z: th.Tensor) -> th.Tensor:
+        """``W(z) x + b(z)`` for a batch: x (batch, in), z (batch, cond) -> (batch, out)."""
         if self.mode == "factorised":
-            outer = (x1.unsqueeze(-1) * z1.unsqueeze(-2)).flatten(-2)
-            return F.linear(outer, self.weight.flatten(1))
+            return self.forward_outer(self.outer(x, z))
+        x1 = F.pad(x, (0, 1), value=1.0)
+        z1 = F.pad(z, (0, 1), value=1.0)
         generated = F.linear(z1, self.weight.view(-1, self.cond_features + 1))
         return th.bmm(generated.view(-1, self.out_features, self.in_features + 1), x1.unsqueeze(-1)).squeeze(-1)
 
@@ -235,8 +247,19 @@ class HyperMLP(nn.Module):
     def forward(self, x: th.Tensor, z: th.Tensor) -> th.Tensor:
         """Apply the base network conditioned on ``z`` to ``x``."""
         z = self.hypernet_trunk(z)
-        for i, layer in enumerate(self.layers):
-            x = layer(x, z)
-            if i < len(self.layers) - 1:
-                x = self.activation(x)
+        return self.forward_after_first(self.layers[0](x, z), z)
+
+    def forward_after_first(self, first: th.Tensor, z: th.Tensor) -> th.Tensor:
+        """The rest of the base network from the first layer's output ``first`` (before its activation), given the
+        hypernetwork trunk's output ``z``."""
+        x = first
+        for layer in self.layers[1:]:
+            x = layer(self.activation(x), z)
         return x
+
+    @property
+    def reads_z_directly(self) -> bool:
+        """Whether the layers read ``z`` itself (no hypernetwork hidden layers) through factorised generated layers:
+        then two such networks on the same input can share their first layer's outer product."""
+        first = self.layers[0]
+        return not len(self.hypernet_trunk) and isinstance(first, GeneratedLinear) and first.mode == "factorised"

@@ -273,3 +273,32 @@ def test_init_ablation_configs_differ_from_rnn_hn_only_in_the_scheme(scheme):
         assert ablation.pop("callback") == ["sb3_hypernet.MetaEpisodeLogger", "sb3_hypernet.LatentDiagnostics"]
         reference.pop("callback")
         assert ablation == reference
+
+
+@pytest.mark.parametrize("hypernet_layers", [[], [8]])
+def test_actor_and_critic_share_the_first_outer_product_with_the_same_numbers(hypernet_layers, monkeypatch):
+    """HyperNetworkHead.forward builds the (state, latent) outer product once for both first layers; values and
+    gradients equal those of the actor and critic computed apart. With a hypernetwork trunk (different z) it does not
+    share."""
+    from sb3_hypernet.heads import HeadSpec, HyperNetworkHead
+
+    th.manual_seed(0)
+    spec = HeadSpec(
+        condition_dim=6, state_dim=4, action_dim=3, action_kind="categorical", net_arch={"pi": [16, 8], "vf": [16, 8]}
+    )
+    head = HyperNetworkHead(
+        spec, latent_embedding_dim=5, state_embedding_dim=12, hyper_init="weight", hypernet_layers=hypernet_layers
+    )
+    condition, state = th.randn(7, 6), th.randn(7, 4)
+    calls = []
+    original = GeneratedLinear.outer
+    monkeypatch.setattr(GeneratedLinear, "outer", staticmethod(lambda x, z: calls.append(1) or original(x, z)))
+    actor, critic = head(condition, state)
+    shared_calls = len(calls)
+    grads = th.autograd.grad((actor.square().sum() + critic.sum()), list(head.parameters()))
+    apart_actor, apart_critic = head.forward_actor(condition, state), head.forward_critic(condition, state)
+    apart = th.autograd.grad((apart_actor.square().sum() + apart_critic.sum()), list(head.parameters()))
+    assert th.allclose(actor, apart_actor, atol=1e-6) and th.allclose(critic, apart_critic, atol=1e-6)
+    assert all(th.allclose(g, h, atol=1e-5) for g, h in zip(grads, apart, strict=True))
+    # Shared: 1 product for the first layers + one per later layer of each network (2 + 2); apart: 3 + 3.
+    assert shared_calls == (5 if not hypernet_layers else 6)
