@@ -54,6 +54,9 @@ parser.add_argument(
     help="also evaluate on these task splits (env keyword split=...; train test on Meta-World), with success rates",
 )
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+parser.add_argument(
+    "--vec-env", choices=["dummy", "subproc", "array"], default="dummy", help="rl_zoo3's --vec-env, or array-stepped"
+)
 parser.add_argument("--out", default=None, help="append one JSON line per checkpoint to this file")
 parser.add_argument("--save-dir", default=None, help="save the model (and VecNormalize) at every checkpoint")
 parser.add_argument("--resume", default=None, help="continue from a model saved by --save-dir (<frames>.zip)")
@@ -63,7 +66,7 @@ if args.threads:
     th.set_num_threads(args.threads)
 config = args.conf_file or Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
 overrides = {**args.hyperparams, **({} if args.learning_rate is None else {"learning_rate": args.learning_rate})}
-model, callbacks = build_model(config, args.env, seed=args.seed, algo=args.algo, **overrides)
+model, callbacks = build_model(config, args.env, seed=args.seed, algo=args.algo, vec_env_type=args.vec_env, **overrides)
 # Evaluate on the env the entry trains on (e.g. with the task entry the task-inference methods need).
 env_kwargs = overrides.get("env_kwargs", load_hyperparams(config, args.env, args.algo).get("env_kwargs", {}))
 if args.resume:
