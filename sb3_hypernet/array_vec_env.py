@@ -164,14 +164,10 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
         self._episode_return += rewards
         self._episode_length += 1
         # A meta-episode ends by termination, never by truncation (nothing to bootstrap), as DummyVecEnv reports it.
-        infos: list[dict[str, Any]] = [
-            {
-                **(inner_infos[i] if inner_infos else {}),
-                "inner_episode": int(self._episode_index[i]),
-                "TimeLimit.truncated": False,
-            }
-            for i in range(self.num_envs)
-        ]
+        infos: list[dict[str, Any]] = inner_infos or [{} for _ in range(self.num_envs)]  # one dict per env: in place
+        for info, episode in zip(infos, self._episode_index.tolist(), strict=True):
+            info["inner_episode"] = episode
+            info["TimeLimit.truncated"] = False
         self._prev_action = np.zeros((self.num_envs, self.n_actions), np.float32)
         self._prev_action[np.arange(self.num_envs), actions] = 1.0
         self._prev_reward = rewards.astype(np.float32).reshape(-1, 1)
