@@ -163,10 +163,10 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
             raise ValueError(f"{type(self).__name__} produced non-finite rewards: {rewards}")
         self._episode_return += rewards
         self._episode_length += 1
-        # A meta-episode ends by termination, never by truncation (nothing to bootstrap), as DummyVecEnv reports it.
         infos: list[dict[str, Any]] = inner_infos or [{} for _ in range(self.num_envs)]  # one dict per env: in place
         for info, episode in zip(infos, self._episode_index.tolist(), strict=True):
             info["inner_episode"] = episode
+            # A meta-episode ends by termination, never by truncation (nothing to bootstrap), as DummyVecEnv says.
             info["TimeLimit.truncated"] = False
         self._prev_action = np.zeros((self.num_envs, self.n_actions), np.float32)
         self._prev_action[np.arange(self.num_envs), actions] = 1.0
