@@ -3,6 +3,7 @@ from make_vec_env, rl_zoo3 (through our launcher and build_model) and the evalua
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from envs.vector import array_vec_env, make_array_vec_env
 from envs.vector.gridworld import GridNaviVecEnv
 from envs.vector.mc_ls import LongShortMemoryVecEnv
 from sb3_hypernet import evaluate
-from sb3_hypernet.evaluation import evaluate_meta_policy
+from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
 from sb3_hypernet.train import use_array_vec_env
 from sb3_hypernet.zoo import build_model
 
@@ -109,6 +110,16 @@ def test_mcls_statistics_successes_and_reference_reach_the_evaluator():
     vec_env = make_array_vec_env("MCLS-v0", 4, env_kwargs={"n_rooms": 2})
     assert isinstance(vec_env, LongShortMemoryVecEnv)
     assert vec_env.reference_returns() == ("optimal", [5.3, 5.3])
+    policy = RandomPolicy.for_env("MCLS-v0", n_rooms=2)
+    summary = evaluate_meta_policy(policy, vec_env, 8).summary()
+    assert summary["reference"]["meta_return"] == pytest.approx(10.6)
+    assert len(summary["inner_successes"]) == 2
+    assert set(summary["inner_statistics"]) == {"rooms_passed", "check_accuracy", "end_reached", "end_choice_accuracy"}
+    # The same evaluation through DummyVecEnv gives the same summary.
+    assert json.dumps(summary) == json.dumps(
+        evaluate_meta_policy(RandomPolicy.for_env("MCLS-v0", n_rooms=2), "MCLS-v0", 8, n_envs=4,
+                             env_kwargs={"n_rooms": 2}).summary()
+    )  # fmt: skip
 
 
 def test_make_vec_env_and_keyword_arguments_reach_the_array_env():
