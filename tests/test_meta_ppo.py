@@ -41,6 +41,26 @@ def test_default_update_is_recurrent_ppos_bit_for_bit(policy):
     assert th.equal(*trained)
 
 
+def test_logged_training_terms_and_kl_early_stopping_are_recurrent_ppos(tmp_path):
+    # The update keeps its terms on the device and reads them once; the log and the early stop must not change.
+    rows, trained = [], []
+    for algo in (RecurrentPPO, MetaRecurrentPPO):
+        model = make(algo, RNNHNPolicy, policy_kwargs=dict(SMALL), target_kl=2e-4, n_epochs=4)
+        model.set_logger(configure(str(tmp_path / algo.__name__), ["csv"]))
+        trained.append(parameters(model.learn(600)))
+        with open(tmp_path / algo.__name__ / "progress.csv") as f:
+            train_rows = [row for row in csv.DictReader(f) if row["train/loss"]]
+            rows.append([{k: v for k, v in row.items() if k.startswith("train/")} for row in train_rows])
+    assert th.equal(*trained)
+    stock, ours = rows
+    assert len(stock) == len(ours) == 4
+    assert int(stock[-1]["train/n_updates"]) < 4 * 4  # some update stopped early
+    for expected, actual in zip(stock, ours, strict=True):
+        assert expected.keys() == actual.keys()
+        for key in expected:
+            assert float(expected[key]) == pytest.approx(float(actual[key]), rel=1e-6, abs=1e-9), key
+
+
 def test_clipped_huber_value_loss_matches_its_formula():
     values = th.tensor([0.5, 3.0, -2.0, 0.0, 9.0])
     old_values = th.tensor([0.4, 1.0, 0.0, 0.0, 0.0])

@@ -15,11 +15,13 @@ import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
+from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer
 from sb3_contrib.common.recurrent.type_aliases import RecurrentDictRolloutBufferSamples
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import explained_variance
 
+from sb3_hypernet.buffers import SequenceDictRolloutBuffer, SequenceRolloutBuffer
 from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 
 #: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
@@ -42,6 +44,18 @@ def clipped_huber_value_loss(
     unclipped_loss = F.smooth_l1_loss(values, returns, reduction="none")
     clipped_loss = F.smooth_l1_loss(clipped, returns, reduction="none")
     return 0.5 * th.max(unclipped_loss, clipped_loss)[mask].mean()
+
+
+def _to_floats(logged: dict[str, list[th.Tensor]]) -> dict[str, list[float]]:
+    """Scalar tensors of each logged term as floats, copied from the device in one transfer."""
+    names = [name for name, values in logged.items() if values]
+    if not names:
+        return {}
+    flat = th.stack([value for name in names for value in logged[name]]).cpu().tolist()
+    out, start = {}, 0
+    for name in names:
+        out[name], start = flat[start : start + len(logged[name])], start + len(logged[name])
+    return out
 
 
 def _progress_bars(callback: BaseCallback) -> list[Any]:
@@ -128,6 +142,7 @@ class MetaRecurrentPPO(RecurrentPPO):
 
     def _setup_model(self) -> None:
         super()._setup_model()
+        self._use_sequence_buffer()
         if self.clip_grad_per_module and not hasattr(self.policy, "gradient_groups"):
             raise ValueError(
                 f"clip_grad_per_module needs a policy with gradient_groups() (an sb3_hypernet policy); "
@@ -146,6 +161,23 @@ class MetaRecurrentPPO(RecurrentPPO):
             # On load, the saved policy state (loaded after this) restores the phase it was saved in.
             if self.pretrain_updates_done < self.pretrain_updates:
                 self.policy.start_pretraining()
+
+    def _use_sequence_buffer(self) -> None:
+        """Swap RecurrentPPO's rollout buffer for one that pads minibatches with batched gathers (same samples,
+        far fewer host-device copies; :mod:`sb3_hypernet.buffers`). RecurrentPPO picks its buffer class inside
+        ``_setup_model`` with no argument to change it, so the buffer is rebuilt here with the same settings."""
+        old = self.rollout_buffer
+        buffer_cls = SequenceDictRolloutBuffer if isinstance(old, RecurrentDictRolloutBuffer) else SequenceRolloutBuffer
+        self.rollout_buffer = buffer_cls(
+            old.buffer_size,
+            old.observation_space,
+            old.action_space,
+            old.hidden_state_shape,
+            old.device,
+            gamma=old.gamma,
+            gae_lambda=old.gae_lambda,
+            n_envs=old.n_envs,
+        )
 
     def _setup_meta_episode_buffer(self) -> None:
         settings = {name: getattr(self, name) for name in VAE_DEFAULTS}
@@ -203,9 +235,11 @@ class MetaRecurrentPPO(RecurrentPPO):
 
     def _minibatch_loss(
         self, batch: RecurrentDictRolloutBufferSamples, clip_range: float, clip_range_vf: float | None
-    ) -> tuple[th.Tensor, dict[str, float], float]:
+    ) -> tuple[th.Tensor, dict[str, th.Tensor], th.Tensor]:
         """RecurrentPPO's loss on a minibatch (with this class's value loss and auxiliary terms), its logged
-        terms, and the approximate KL divergence for early stopping."""
+        terms, and the approximate KL divergence for early stopping; the last two as detached tensors, so that a
+        minibatch waits on the device only when ``target_kl`` needs the KL (RecurrentPPO reads each with
+        ``.item()``)."""
         actions = batch.actions
         if isinstance(self.action_space, spaces.Discrete):
             actions = batch.actions.long().flatten()
@@ -239,14 +273,14 @@ class MetaRecurrentPPO(RecurrentPPO):
         loss = loss + sum(auxiliary.values(), th.zeros((), device=loss.device))  # differs: auxiliary losses
         with th.no_grad():
             log_ratio = log_prob - batch.old_log_prob
-            approx_kl_div = th.mean(((th.exp(log_ratio) - 1) - log_ratio)[mask]).item()
-        logged = {
-            "policy_gradient_loss": policy_loss.item(),
-            "value_loss": value_loss.item(),
-            "entropy_loss": entropy_loss.item(),
-            "clip_fraction": th.mean((th.abs(ratio - 1) > clip_range).float()[mask]).item(),
-            **{f"aux_{name}": term.item() for name, term in auxiliary.items()},
-        }
+            approx_kl_div = th.mean(((th.exp(log_ratio) - 1) - log_ratio)[mask])
+            logged = {
+                "policy_gradient_loss": policy_loss.detach(),
+                "value_loss": value_loss.detach(),
+                "entropy_loss": entropy_loss.detach(),
+                "clip_fraction": th.mean((th.abs(ratio - 1) > clip_range).float()[mask]),
+                **{f"aux_{name}": term.detach() for name, term in auxiliary.items()},
+            }
         return loss, logged, approx_kl_div
 
     def _step(self, loss: th.Tensor) -> None:
@@ -298,8 +332,8 @@ class MetaRecurrentPPO(RecurrentPPO):
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(self._current_progress_remaining)
-        logs: dict[str, list[float]] = defaultdict(list)
-        approx_kl_divs: list[float] = []
+        logged_steps: dict[str, list[th.Tensor]] = defaultdict(list)
+        approx_kl_divs: list[th.Tensor] = []
         loss = th.zeros(())
         continue_training = True
         for epoch in range(self.n_epochs):
@@ -307,24 +341,24 @@ class MetaRecurrentPPO(RecurrentPPO):
             for batch in self.rollout_buffer.get(self.batch_size):
                 loss, logged, approx_kl_div = self._minibatch_loss(batch, clip_range, clip_range_vf)
                 for name, value in logged.items():
-                    logs[name].append(value)
+                    logged_steps[name].append(value)
                 approx_kl_divs.append(approx_kl_div)
-                if self.target_kl is not None and approx_kl_div > 1.5 * self.target_kl:
+                if self.target_kl is not None and approx_kl_div.item() > 1.5 * self.target_kl:
                     continue_training = False
                     if self.verbose >= 1:
-                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div:.2f}")
+                        print(f"Early stopping at step {epoch} due to reaching max kl: {approx_kl_div.item():.2f}")
                     break
                 self._step(loss)
             self._n_updates += 1
             if not continue_training:
                 break
+        logs = _to_floats({**logged_steps, "approx_kl": approx_kl_divs})  # differs: one device sync per update
         logs.update(self._train_on_meta_episodes())  # differs: VAE steps on whole meta-episodes
         self._count_pretraining_update()
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
         for name, values in logs.items():
             self.logger.record(f"train/{name}", np.mean(values))
-        self.logger.record("train/approx_kl", np.mean(approx_kl_divs))
         self.logger.record("train/loss", loss.item())
         self.logger.record("train/explained_variance", explained_var)
         if hasattr(self.policy, "log_std"):
