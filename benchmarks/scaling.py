@@ -2,7 +2,13 @@
 in rollouts, buffer work and the update.
 
     python benchmarks/scaling.py --methods rnn rnn_hn --n-envs 16 64 256 1024 --threads 1
-    python benchmarks/scaling.py --methods rnn_hn --n-envs 256 1024 4096 --device cuda   # on a GPU machine
+    python benchmarks/scaling.py --methods rnn_hn --n-envs 256 1024 4096 --device cuda --tf32   # on a GPU machine
+    python benchmarks/scaling.py --methods rnn rnn_hn --n-envs 256 1024 --algo ppo_lstm meta_ppo_lstm
+
+--algo runs each row under each algorithm given: sb3-contrib's RecurrentPPO (ppo_lstm) or MetaRecurrentPPO
+(meta_ppo_lstm, the default: the same update with the batched sequence buffer and one device sync per update).
+--tf32 allows TensorFloat-32 products on CUDA; --hypernet-mode sets the generated layers' mode of methods that have
+them (factorised or materialised).
 
 Each method trains with its zoo entry for --env (GridNavi-v0: 60 steps per env per update, 2 epochs, 4 minibatches)
 on the family's array-stepped VecEnv (--vec-env dummy for DummyVecEnv), n_envs changed and the minibatch size scaled
@@ -16,6 +22,7 @@ what remains (SB3's rollout loop, callbacks, tensor conversions).
 from __future__ import annotations
 
 import argparse
+import pydoc
 import statistics
 import time
 from collections import defaultdict
@@ -26,7 +33,9 @@ from typing import Any
 import torch as th
 
 import envs  # noqa: F401  (registers the benchmark ids)
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.policies import constructor_keywords
+from sb3_hypernet.train import enable_tf32
+from sb3_hypernet.zoo import build_model, load_hyperparams, merge_policy_kwargs
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--methods", nargs="+", default=["rnn", "rnn_hn"], help="zoo config names")
@@ -36,11 +45,16 @@ parser.add_argument("--updates", type=int, default=1, help="timed PPO updates pe
 parser.add_argument("--repeats", type=int, default=1, help="runs per row; the median is shown")
 parser.add_argument("--vec-env", choices=["array", "dummy"], default="array")
 parser.add_argument("--device", default="cpu")
+parser.add_argument("--algo", nargs="+", default=["meta_ppo_lstm"], choices=["ppo_lstm", "meta_ppo_lstm"])
+parser.add_argument("--tf32", action="store_true", help="TensorFloat-32 products on CUDA")
+parser.add_argument("--hypernet-mode", choices=["factorised", "materialised"], default=None)
 parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
 args = parser.parse_args()
 
 if args.threads:
     th.set_num_threads(args.threads)
+if args.tf32:
+    enable_tf32()
 config_dir = Path(__file__).resolve().parents[1] / "zoo_configs"
 
 
@@ -60,19 +74,18 @@ def timed(clock: dict[str, float], key: str, function: Callable[..., Any]) -> Ca
     return wrapper
 
 
-def run(method: str, n_envs: int) -> dict[str, float]:
+def run(method: str, algo: str, n_envs: int) -> dict[str, float]:
     """Seconds per part and frames/s of ``args.updates`` updates of ``method`` with ``n_envs`` envs."""
     conf = config_dir / f"{method}.yml"
     entry = load_hyperparams(conf, args.env)
     minibatches = entry["n_envs"] * entry["n_steps"] // entry["batch_size"]
+    overrides: dict[str, Any] = dict(n_envs=n_envs, batch_size=n_envs * entry["n_steps"] // minibatches)
+    if args.hypernet_mode and "hypernet_mode" in constructor_keywords(pydoc.locate(entry["policy"])):
+        overrides["policy_kwargs"] = merge_policy_kwargs(
+            entry.get("policy_kwargs"), {"hypernet_mode": args.hypernet_mode}
+        )
     model, callbacks = build_model(
-        conf,
-        args.env,
-        seed=0,
-        device=args.device,
-        vec_env_type=args.vec_env,
-        n_envs=n_envs,
-        batch_size=n_envs * entry["n_steps"] // minibatches,
+        conf, args.env, seed=0, device=args.device, algo=algo, vec_env_type=args.vec_env, **overrides
     )
     frames_per_update = n_envs * model.n_steps
     model.learn(frames_per_update, callback=callbacks)  # warm-up: allocations, first-call costs
@@ -100,12 +113,14 @@ def run(method: str, n_envs: int) -> dict[str, float]:
 
 print(
     f"{args.env}, {args.vec_env} VecEnv, device {args.device}, torch threads {th.get_num_threads()}, "
+    f"tf32 {'on' if args.tf32 else 'off'}, hypernet mode {args.hypernet_mode or 'as configured'}, "
     f"{args.updates} timed update(s) per run, median of {args.repeats}"
 )
-print(f"{'method':<8} {'n_envs':>7} {'frames/s':>9}   share of time: env  policy  buffer  update  other")
+print(f"{'method':<8} {'algo':<14} {'n_envs':>7} {'frames/s':>9}   share of time: env  policy  buffer  update  other")
 for method in args.methods:
     for n_envs in args.n_envs:
-        runs = [run(method, n_envs) for _ in range(args.repeats)]
-        row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-        shares = "  ".join(f"{row[key]:6.1%}" for key in ("env", "policy", "buffer", "update", "other"))
-        print(f"{method:<8} {n_envs:>7} {row['fps']:>9.0f}   {shares}", flush=True)
+        for algo in args.algo:
+            runs = [run(method, algo, n_envs) for _ in range(args.repeats)]
+            row = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            shares = "  ".join(f"{row[key]:6.1%}" for key in ("env", "policy", "buffer", "update", "other"))
+            print(f"{method:<8} {algo:<14} {n_envs:>7} {row['fps']:>9.0f}   {shares}", flush=True)

@@ -6,13 +6,15 @@
 rl_zoo3 fixes its ``--algo`` choices when it starts, before ``--gym-packages`` are imported, so a new algorithm
 needs this launcher; everything else is ``python -m rl_zoo3.train`` unchanged (``--algo ppo_lstm`` works too).
 Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`). Added ``--vec-env`` choice: ``array``
-(the task family's array-stepped VecEnv, :mod:`envs.vector`: all envs stepped in one call).
+(the task family's array-stepped VecEnv, :mod:`envs.vector`: all envs stepped in one call). Added flag: ``--tf32``
+(:func:`enable_tf32`: TensorFloat-32 matrix products on CUDA GPUs).
 """
 
 from __future__ import annotations
 
 import sys
 
+import torch as th
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.train import train
 
@@ -34,9 +36,26 @@ def use_array_vec_env(argv: list[str]) -> list[str]:
     return argv
 
 
+def enable_tf32() -> None:
+    """Let CUDA run float32 matrix products, convolutions and cuDNN's GRU in TensorFloat-32 (Ampere and later: ~10
+    bits of mantissa in the products, float32 accumulation). CPU computations are unaffected; PPO's losses and
+    optimiser stay float32."""
+    th.backends.cuda.matmul.fp32_precision = "tf32"
+    th.backends.cudnn.conv.fp32_precision = "tf32"
+    th.backends.cudnn.rnn.fp32_precision = "tf32"
+
+
+def use_tf32(argv: list[str]) -> list[str]:
+    """``argv`` without ``--tf32``, after :func:`enable_tf32` if it was there."""
+    if "--tf32" not in argv:
+        return list(argv)
+    enable_tf32()
+    return [arg for arg in argv if arg != "--tf32"]
+
+
 def main() -> None:
     register_algorithms()
-    sys.argv = [sys.argv[0], *use_array_vec_env(sys.argv[1:])]
+    sys.argv = [sys.argv[0], *use_array_vec_env(use_tf32(sys.argv[1:]))]
     train()
 
 

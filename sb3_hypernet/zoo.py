@@ -84,6 +84,17 @@ def load_hyperparams(conf_file: str | os.PathLike, env_id: str, algo: str = "ppo
     return hyperparams
 
 
+def merge_policy_kwargs(value: str | dict[str, Any] | None, extra: dict[str, Any]) -> str | dict[str, Any]:
+    """An entry's ``policy_kwargs`` with ``extra`` merged in (``extra`` wins), in the form the entry had: rl_zoo3's
+    string (evaluated by zoo) stays a string, ``dict(<entry>, **extra)``; a dict stays a dict. zoo's ``-params
+    policy_kwargs:...`` replaces the whole entry instead."""
+    if isinstance(value, dict):
+        return {**value, **extra}
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"policy_kwargs must be a string or a dict, got {type(value).__name__}")
+    return f"dict({value or 'dict()'}, **{extra!r})"
+
+
 class _Experiment(ExperimentManager):
     """rl_zoo3's ExperimentManager; without a log folder it writes nothing (no run folder, config or Monitor files)."""
 

@@ -40,7 +40,7 @@ from sb3_hypernet import (
 )
 from sb3_hypernet.evaluate import main as evaluate_main
 from sb3_hypernet.evaluation import find_vecnormalize, load_meta_model
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.zoo import build_model, load_hyperparams, merge_policy_kwargs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "zoo_configs"
@@ -527,6 +527,20 @@ def test_launcher_trains_vi_hn_with_its_vae_settings_and_the_evaluator_loads_it(
         ["-f", str(tmp_path / "logs"), "--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "-n", "2", "--json"]
     )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_meta_episodes"] == 2
+
+
+def test_merged_policy_kwargs_keep_the_entrys_and_add_or_replace_keys():
+    entry = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0")
+    merged = merge_policy_kwargs(entry["policy_kwargs"], {"hypernet_mode": "materialised", "reward_embedding_dim": 4})
+    model, _ = build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=merged)
+    assert model.policy.mlp_extractor.actor.layers[0].mode == "materialised"  # added
+    assert model.policy.lstm_actor.reward_embedding[0].out_features == 4  # replaced
+    assert model.policy.lstm_actor.action_embedding is None  # kept: the entry's action_embedding_dim=0
+    assert model.policy.optimizer.defaults["eps"] == 1e-5  # kept: the entry's optimizer_kwargs
+    assert merge_policy_kwargs({"a": 1, "b": 2}, {"b": 3}) == {"a": 1, "b": 3}
+    assert merge_policy_kwargs(None, {"b": 3}) == "dict(dict(), **{'b': 3})"
+    with pytest.raises(TypeError, match="policy_kwargs must be a string or a dict"):
+        merge_policy_kwargs(3, {})
 
 
 def test_build_model_knows_the_added_algorithm():
