@@ -3,10 +3,11 @@
 sb3-contrib's ``RecurrentRolloutBuffer`` pads each minibatch by building one tensor per sequence and field
 (``th.tensor(array[start:end + 1], device)``, then ``pad_sequence``): with hundreds of envs that is thousands of small
 host-to-device copies per update, which dominate an update on a GPU. :class:`SequenceRolloutBuffer` and
-:class:`SequenceDictRolloutBuffer` keep sb3-contrib's storage, ``add``, returns and minibatch order (``get`` is
-theirs), and replace only ``_get_samples``: the rollout moves to the device once per rollout, and each minibatch is
-one index computation in NumPy plus one gather per field on the device. The samples are identical to sb3-contrib's,
-value for value (tested), so training is unchanged. :class:`~sb3_hypernet.MetaRecurrentPPO` uses them.
+:class:`SequenceDictRolloutBuffer` keep sb3-contrib's storage, returns and minibatch order (``get`` is theirs),
+copy each step's tensors to the host in one transfer (``add``), and replace ``_get_samples``: the rollout moves to
+the device once per rollout, and each minibatch is one index computation in NumPy plus one gather per field on the
+device. The samples are identical to sb3-contrib's, value for value (tested), so training is unchanged.
+:class:`~sb3_hypernet.MetaRecurrentPPO` uses them.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ class _DevicePadding:
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
         self._on_device: dict[str, Any] | None = None
+
+    def add(self, *args: Any, lstm_states: RNNStates) -> None:
+        # One device-to-host copy per step for the four recurrent states, the values and the log-probabilities
+        # (sb3-contrib copies each on its own: six synchronisations per step on a GPU).
+        obs, action, reward, episode_start, value, log_prob = args
+        n = value.numel()
+        tensors = [value, log_prob, *lstm_states.pi, *lstm_states.vf]
+        host = th.cat([tensor.reshape(-1) for tensor in tensors]).cpu()
+        states = host[2 * n :].view(4, *lstm_states.pi[0].shape)
+        super().add(  # type: ignore[misc]
+            obs,
+            action,
+            reward,
+            episode_start,
+            host[:n].view_as(value),
+            host[n : 2 * n].view_as(log_prob),
+            lstm_states=RNNStates((states[0], states[1]), (states[2], states[3])),
+        )
 
     def _rollout_on_device(self) -> dict[str, Any]:
         """The flattened rollout as device tensors, built on the first minibatch after ``get`` flattened it."""
