@@ -21,13 +21,15 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch as th
 from rl_zoo3.utils import StoreDict
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401  (registers the benchmark ids)
+from sb3_hypernet.callbacks import CheckpointEvaluation
 from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
 from sb3_hypernet.zoo import build_model, load_hyperparams
 
@@ -91,79 +93,44 @@ if "reference" in random_summary:
 print(f"{'frames':>9} {'meta return':>12} {'68% CI':>17}  per-inner-episode returns   {'fps':>6}")
 
 
-class CheckpointEvaluation(BaseCallback):
-    """Evaluates (and saves) the model at the first rollout start at or after each checkpoint, and at the end.
-
-    Rollout starts follow a completed update, so the model evaluated has trained on ``num_timesteps`` frames.
-    Time spent here is excluded from the frames/s figure.
-    """
-
-    def __init__(self, checkpoints: list[int]):
-        super().__init__()
-        self.pending = sorted(checkpoints)
-        self.start_frames = 0
-        self.start_time = 0.0
-        self.excluded = 0.0
-
-    def _on_training_start(self) -> None:
-        self.start_frames, self.start_time = self.num_timesteps, time.perf_counter()
-
-    def _on_rollout_start(self) -> None:
-        if self.pending and self.num_timesteps >= self.pending[0]:
-            self.checkpoint()
-
-    def _on_training_end(self) -> None:
-        if self.pending:
-            self.checkpoint()
-
-    def _on_step(self) -> bool:
-        return True
-
-    def checkpoint(self) -> None:
-        while self.pending and self.pending[0] <= self.num_timesteps:
-            self.pending.pop(0)
-        began = time.perf_counter()
-        fps = (self.num_timesteps - self.start_frames) / (began - self.start_time - self.excluded)
-        summary = evaluate_meta_policy(
-            self.model, args.env, args.n_eval, seed=args.eval_seed, env_kwargs=env_kwargs
-        ).summary()
-        meta = summary["meta_return"]
-        inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
-        print(
-            f"{self.num_timesteps:>9} {meta['mean']:>12.2f} [{meta['ci_low']:6.2f}, {meta['ci_high']:6.2f}]  {inner}"
-            f"   {fps:>6.0f}",
-            flush=True,
-        )
-        for key, per_episode in summary.get("inner_statistics", {}).items():
-            values = " ".join(f"{s['mean']:6.2f}" for s in per_episode)
-            print(f"{'':>9} {key.replace('_', ' ')} per inner episode: {values}", flush=True)
-        splits = {}
-        for split in args.eval_splits:
-            kwargs = {**env_kwargs, "split": split}
-            splits[split] = evaluate_meta_policy(self.model, args.env, args.n_eval, seed=args.eval_seed,
-                                                 env_kwargs=kwargs).summary()  # fmt: skip
-            rates = splits[split].get("inner_successes")
-            success = " ".join(f"{s['mean']:.2f}" for s in rates) if rates else "n/a"
-            print(f"{'':>9} {split} split: success per inner episode {success}", flush=True)
-        if args.save_dir:
-            Path(args.save_dir).mkdir(parents=True, exist_ok=True)
-            self.model.save(Path(args.save_dir) / f"{self.num_timesteps}.zip")
-            vec_normalize = self.model.get_vec_normalize_env()
-            vec_normalize.save(str(Path(args.save_dir) / f"{self.num_timesteps}_vecnormalize.pkl"))
-        if args.out:
-            finite = all(bool(th.isfinite(p).all()) for p in self.model.policy.parameters())
-            record = dict(vars(args), frames=self.num_timesteps, fps=fps, learning_rate=lr, **summary)
-            record["cpu_seconds"] = time.process_time()  # this process's CPU time so far, evaluations included
-            if splits:
-                record["splits"] = splits
-            record["diverged"] = not finite
-            with open(args.out, "a") as file:
-                file.write(json.dumps(record) + "\n")
-        self.excluded += time.perf_counter() - began
+def report(model: BaseAlgorithm, summary: dict[str, Any], fps: float) -> None:
+    """Print (and save, and append to --out) one checkpoint's evaluation."""
+    meta = summary["meta_return"]
+    inner = " ".join(f"{s['mean']:6.2f}" for s in summary["inner_returns"])
+    print(
+        f"{model.num_timesteps:>9} {meta['mean']:>12.2f} [{meta['ci_low']:6.2f}, {meta['ci_high']:6.2f}]  {inner}"
+        f"   {fps:>6.0f}",
+        flush=True,
+    )
+    for key, per_episode in summary.get("inner_statistics", {}).items():
+        values = " ".join(f"{s['mean']:6.2f}" for s in per_episode)
+        print(f"{'':>9} {key.replace('_', ' ')} per inner episode: {values}", flush=True)
+    splits = {}
+    for split in args.eval_splits:
+        kwargs = {**env_kwargs, "split": split}
+        splits[split] = evaluate_meta_policy(model, args.env, args.n_eval, seed=args.eval_seed,
+                                             env_kwargs=kwargs).summary()  # fmt: skip
+        rates = splits[split].get("inner_successes")
+        success = " ".join(f"{s['mean']:.2f}" for s in rates) if rates else "n/a"
+        print(f"{'':>9} {split} split: success per inner episode {success}", flush=True)
+    if args.save_dir:
+        Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+        model.save(Path(args.save_dir) / f"{model.num_timesteps}.zip")
+        vec_normalize = model.get_vec_normalize_env()
+        vec_normalize.save(str(Path(args.save_dir) / f"{model.num_timesteps}_vecnormalize.pkl"))
+    if args.out:
+        finite = all(bool(th.isfinite(p).all()) for p in model.policy.parameters())
+        record = dict(vars(args), frames=model.num_timesteps, fps=fps, learning_rate=lr, **summary)
+        record["cpu_seconds"] = time.process_time()  # this process's CPU time so far, evaluations included
+        if splits:
+            record["splits"] = splits
+        record["diverged"] = not finite
+        with open(args.out, "a") as file:
+            file.write(json.dumps(record) + "\n")
 
 
 checkpoints = [int(c) for c in (args.checkpoints or [total]) if model.num_timesteps < int(c) <= total]
-evaluation = CheckpointEvaluation(checkpoints)
+evaluation = CheckpointEvaluation(args.env, checkpoints, report, args.n_eval, args.eval_seed, env_kwargs)
 try:
     model.learn(total - model.num_timesteps, callback=[*callbacks, evaluation], reset_num_timesteps=False)
 except ValueError as error:  # NaN parameters surface as invalid distribution parameters

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_hypernet.evaluation import evaluate_meta_policy
 
 
 class MetaEpisodeLogger(BaseCallback):
@@ -76,3 +82,68 @@ class LatentDiagnostics(BaseCallback):
         norms = policy.latent_gradient_norms(obs, self.model._last_lstm_states.pi, starts)
         for name, value in norms.items():
             self.logger.record(f"diagnostics/{name}_latent_grad_norm", value)
+
+
+class CheckpointEvaluation(BaseCallback):
+    """Evaluates the model at frame checkpoints of a training run, the papers' protocol (NeurIPS 2023, section 4:
+    mean deterministic meta-episode return on fresh tasks), and hands each result to ``on_checkpoint``.
+
+    A checkpoint is taken at the first rollout start at or after its frame count (a rollout start follows a completed
+    update, so the model has trained on ``num_timesteps`` frames) and, for checkpoints not reached, at the end of
+    training. ``on_checkpoint(model, summary, fps)`` receives :meth:`MetaEvaluation.summary`'s dict and the training
+    frames/s so far, evaluation time excluded.
+
+    :param env: meta-episode env id to evaluate on
+    :param checkpoints: frame counts
+    :param on_checkpoint: called with each checkpoint's result
+    :param n_eval: meta-episodes per evaluation
+    :param eval_seed: seed of the evaluation tasks (the same tasks at every checkpoint)
+    :param env_kwargs: keyword arguments of the evaluation env (the training entry's ``env_kwargs``)
+    """
+
+    def __init__(
+        self,
+        env: str,
+        checkpoints: list[int],
+        on_checkpoint: Callable[[BaseAlgorithm, dict[str, Any], float], None],
+        n_eval: int = 100,
+        eval_seed: int = 10_000,
+        env_kwargs: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.env = env
+        self.pending = sorted(int(c) for c in checkpoints)
+        self.on_checkpoint = on_checkpoint
+        self.n_eval = n_eval
+        self.eval_seed = eval_seed
+        self.env_kwargs = env_kwargs or {}
+        self.start_frames = 0
+        self.start_time = 0.0
+        self.excluded = 0.0
+
+    def _on_training_start(self) -> None:
+        self.start_frames, self.start_time, self.excluded = self.num_timesteps, time.perf_counter(), 0.0
+
+    def _on_rollout_start(self) -> None:
+        if self.pending and self.num_timesteps >= self.pending[0]:
+            self.checkpoint()
+
+    def _on_training_end(self) -> None:
+        if self.pending:
+            self.checkpoint()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def checkpoint(self) -> None:
+        """Evaluate now and report; drops every checkpoint already passed."""
+        while self.pending and self.pending[0] <= self.num_timesteps:
+            self.pending.pop(0)
+        began = time.perf_counter()
+        elapsed = began - self.start_time - self.excluded
+        fps = (self.num_timesteps - self.start_frames) / elapsed if elapsed > 0 else float("nan")
+        evaluation = evaluate_meta_policy(
+            self.model, self.env, self.n_eval, seed=self.eval_seed, env_kwargs=self.env_kwargs
+        )
+        self.on_checkpoint(self.model, evaluation.summary(), fps)
+        self.excluded += time.perf_counter() - began
