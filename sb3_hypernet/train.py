@@ -7,17 +7,20 @@ rl_zoo3 fixes its ``--algo`` choices when it starts, before ``--gym-packages`` a
 needs this launcher; everything else is ``python -m rl_zoo3.train`` unchanged (``--algo ppo_lstm`` works too).
 Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`). Added ``--vec-env`` choice: ``array``
 (the task family's array-stepped VecEnv, :mod:`envs.vector`: all envs stepped in one call). Added flag: ``--tf32``
-(:func:`enable_tf32`: TensorFloat-32 matrix products on CUDA GPUs).
+(:func:`enable_tf32`: TensorFloat-32 matrix products on CUDA GPUs). ``-optimize`` samples only a search space (default:
+the learning rate) and merges it into the entry, ``policy_kwargs`` included, instead of zoo's stock sampler;
+``--search-space FILE`` sets the space (:mod:`sb3_hypernet.optimize`).
 """
 
 from __future__ import annotations
 
 import sys
 
+import rl_zoo3.train
 import torch as th
 from rl_zoo3.exp_manager import ExperimentManager
-from rl_zoo3.train import train
 
+from sb3_hypernet.optimize import MetaExperimentManager, use_search_space
 from sb3_hypernet.zoo import register_algorithms
 
 
@@ -55,8 +58,9 @@ def use_tf32(argv: list[str]) -> list[str]:
 
 def main() -> None:
     register_algorithms()
-    sys.argv = [sys.argv[0], *use_array_vec_env(use_tf32(sys.argv[1:]))]
-    train()
+    sys.argv = [sys.argv[0], *use_array_vec_env(use_search_space(use_tf32(sys.argv[1:])))]
+    rl_zoo3.train.ExperimentManager = MetaExperimentManager  # zoo's train() builds its manager by this name
+    rl_zoo3.train.train()
 
 
 if __name__ == "__main__":
