@@ -78,6 +78,12 @@ def best_learning_rates(runs: list[Run]) -> dict[tuple[str, str], float]:
     return {key: lr for key, (lr, _) in best.items()}
 
 
+def _best_groups(runs: list[Run]) -> list[tuple[tuple[str, str, float], list[Run]]]:
+    """The runs of each (method, env) at its best learning rate, sorted."""
+    best = best_learning_rates(runs)
+    return [(key, group) for key, group in sorted(_groups(runs).items()) if best[key[:2]] == key[2]]
+
+
 def interval(values: np.ndarray, confidence: float, seed: int = 0) -> tuple[float, float, float]:
     """Mean over runs and its bootstrap CI (rliable; values: (runs,) or (runs, tasks))."""
     scores = np.asarray(values, dtype=float).reshape(len(values), -1)
@@ -98,11 +104,8 @@ def interval(values: np.ndarray, confidence: float, seed: int = 0) -> tuple[floa
 
 def learning_curve_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict[str, dict[str, Any]]:
     """Per env: the reference, and per method its best learning rate and the curve (frames, mean, CI) over seeds."""
-    best = best_learning_rates(runs)
     data: dict[str, dict[str, Any]] = {}
-    for (method, env, lr), group in sorted(_groups(runs).items()):
-        if best[(method, env)] != lr:
-            continue
+    for (method, env, lr), group in _best_groups(runs):
         n_points = min(len(run.curve) for run in group)
         frames, means, lows, highs = [], [], [], []
         for i in range(n_points):
@@ -123,11 +126,8 @@ def learning_curve_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict
 
 def adaptation_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict[str, dict[str, Any]]:
     """Per env and method (best learning rate): the mean return of each inner episode at the last checkpoint."""
-    best = best_learning_rates(runs)
     data: dict[str, dict[str, Any]] = {}
-    for (method, env, lr), group in sorted(_groups(runs).items()):
-        if best[(method, env)] != lr:
-            continue
+    for (method, env, lr), group in _best_groups(runs):
         per_episode = np.array([[e["mean"] for e in run.curve[-1]["inner_returns"]] for run in group])
         stats = [interval(per_episode[:, k], confidence) for k in range(per_episode.shape[1])]
         reference = group[0].curve[-1].get("reference")
