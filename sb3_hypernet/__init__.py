@@ -2,6 +2,7 @@
 
 from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
 from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
+from sb3_hypernet.offpolicy import ContextHyperSACPolicy, ContextHyperTD3Policy, HyperSACPolicy, HyperTD3Policy
 from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.task_inference import (
     BIPlusPlusHNPolicy,
@@ -21,6 +22,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BIPlusPlusHNPolicy",
+    "ContextHyperSACPolicy",
+    "ContextHyperTD3Policy",
+    "HyperSACPolicy",
+    "HyperTD3Policy",
     "LatentDiagnostics",
     "MetaEpisodeLogger",
     "MetaEpisodeWrapper",

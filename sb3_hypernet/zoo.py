@@ -43,6 +43,8 @@ ZOO_KEYS = frozenset(
         "env_kwargs",
         "eval_env_kwargs",
         "monitor_kwargs",
+        "noise_type",  # rl_zoo3 builds the off-policy algorithms' action_noise from these two
+        "noise_std",
     }
 )
 

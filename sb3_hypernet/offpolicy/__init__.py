@@ -1,0 +1,31 @@
+"""Hypernetwork critics and actors for SAC and TD3 (Sarafian et al., ICML 2021)."""
+
+from sb3_hypernet.offpolicy.networks import DynamicLayer, HyperNetwork, PrimaryNetwork, ResidualBlock, SplitInput
+from sb3_hypernet.offpolicy.policies import (
+    CRITIC_ORDERINGS,
+    ContextFeaturesExtractor,
+    ContextHyperSACPolicy,
+    ContextHyperTD3Policy,
+    HyperContinuousCritic,
+    HyperSACActor,
+    HyperSACPolicy,
+    HyperTD3Actor,
+    HyperTD3Policy,
+)
+
+__all__ = [
+    "CRITIC_ORDERINGS",
+    "ContextFeaturesExtractor",
+    "ContextHyperSACPolicy",
+    "ContextHyperTD3Policy",
+    "DynamicLayer",
+    "HyperContinuousCritic",
+    "HyperNetwork",
+    "HyperSACActor",
+    "HyperSACPolicy",
+    "HyperTD3Actor",
+    "HyperTD3Policy",
+    "PrimaryNetwork",
+    "ResidualBlock",
+    "SplitInput",
+]
