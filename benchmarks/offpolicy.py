@@ -1,0 +1,120 @@
+"""SAC and TD3 with SA-Hyper critics (ICML 2021) against SB3's MlpPolicy: training speed, and SAC's learning curve.
+
+    python benchmarks/offpolicy.py throughput --threads 1
+    python benchmarks/offpolicy.py learning --steps 30000 --seeds 0 1 \\
+        --out benchmarks/results/sac_hyper_halfcheetah.jsonl
+
+``throughput``: training steps per second (one env step and one gradient step of batch 256 each) of each algorithm
+with SB3's ``MlpPolicy`` and with the zoo configs' hypernetwork policies on HalfCheetah-v5, after the random warm-up
+steps; interleaved repeats, medians, and the ratio hyper / MLP.
+
+``learning``: SAC on HalfCheetah-v5 with the MLP critic (rl_zoo3's entry) and with the SA-Hyper critic
+(``zoo_configs/sac_hyper.yml``), for each seed; the mean return of --eval-episodes deterministic episodes every
+--eval-every steps, one JSON line per evaluation (a run appends as it goes, so a stopped run keeps its curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.noise import NormalActionNoise
+
+from sb3_hypernet import HyperSACPolicy, HyperTD3Policy
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("mode", choices=["throughput", "learning"])
+parser.add_argument("--env", default="HalfCheetah-v5")
+parser.add_argument("--steps", type=int, default=200, help="throughput: timed steps per measurement; learning: budget")
+parser.add_argument("--repeats", type=int, default=3)
+parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+parser.add_argument("--learning-starts", type=int, default=10_000)
+parser.add_argument("--eval-every", type=int, default=5_000)
+parser.add_argument("--eval-episodes", type=int, default=5)
+parser.add_argument("--critics", nargs="+", default=["mlp", "hyper"], choices=["mlp", "hyper"])
+parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+parser.add_argument("--out", default=None)
+args = parser.parse_args()
+if args.threads:
+    th.set_num_threads(args.threads)
+
+#: The zoo configs' settings: actor learning rate 3e-4, hyper critics at 5e-5 (SPEC 7).
+HYPER_KWARGS = {"critic_learning_rate": 5e-5}
+
+
+def make(algo: type, critic: str, seed: int, learning_starts: int):
+    policy = {SAC: HyperSACPolicy, TD3: HyperTD3Policy}[algo] if critic == "hyper" else "MlpPolicy"
+    kwargs = dict(policy_kwargs=dict(HYPER_KWARGS)) if critic == "hyper" else {}  # SB3 adds keys to it
+    env = gym.make(args.env)
+    if algo is TD3:  # rl_zoo3's MuJoCo setting
+        n = env.action_space.shape[0]
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n), 0.1 * np.ones(n))
+    return algo(policy, env, learning_rate=3e-4, learning_starts=learning_starts, seed=seed, **kwargs)
+
+
+def throughput() -> None:
+    warm = 300
+    print(f"{args.env}, torch threads {th.get_num_threads()}, {args.steps} timed training steps after {warm} random "
+          f"steps, batch 256, median of {args.repeats} interleaved runs")  # fmt: skip
+    print(f"{'algo':<5} {'critic':<6} {'steps/s':>8} {'vs MLP':>7} {'critic params':>14}")
+    for algo in (SAC, TD3):
+        rates: dict[str, list[float]] = {"mlp": [], "hyper": []}
+        sizes = {}
+        for _ in range(args.repeats):
+            for critic in ("mlp", "hyper"):
+                model = make(algo, critic, 0, warm)
+                model.learn(warm + 10)  # random steps, then a few updates (first-call costs)
+                began = time.perf_counter()
+                model.learn(args.steps, reset_num_timesteps=False)
+                rates[critic].append(args.steps / (time.perf_counter() - began))
+                sizes[critic] = sum(p.numel() for p in model.policy.critic.parameters())
+        mlp = statistics.median(rates["mlp"])
+        for critic in ("mlp", "hyper"):
+            rate = statistics.median(rates[critic])
+            print(f"{algo.__name__:<5} {critic:<6} {rate:>8.1f} {rate / mlp:>7.2f} {sizes[critic]:>14,}", flush=True)
+
+
+class Evaluate(BaseCallback):
+    """Deterministic evaluation every ``args.eval_every`` steps, appended to --out."""
+
+    def __init__(self, critic: str, seed: int):
+        super().__init__()
+        self.critic, self.seed, self.next = critic, seed, args.eval_every
+        self.began = time.perf_counter()
+        self.eval_env = Monitor(gym.make(args.env))  # not the training env: its episode must go on
+        self.eval_env.reset(seed=10_000 + seed)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next:
+            self.next += args.eval_every
+            mean, std = evaluate_policy(self.model, self.eval_env, args.eval_episodes, deterministic=True)
+            record = dict(env=args.env, algo="sac", critic=self.critic, seed=self.seed, steps=self.num_timesteps,
+                          mean_return=float(mean), std_return=float(std), seconds=time.perf_counter() - self.began,
+                          threads=th.get_num_threads(), learning_starts=args.learning_starts)  # fmt: skip
+            print(json.dumps(record), flush=True)
+            if args.out:
+                with open(args.out, "a") as file:
+                    file.write(json.dumps(record) + "\n")
+        return True
+
+
+def learning() -> None:
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    for seed in args.seeds:
+        for critic in args.critics:
+            model = make(SAC, critic, seed, args.learning_starts)
+            model.learn(args.steps, callback=Evaluate(critic, seed))
+
+
+throughput() if args.mode == "throughput" else learning()
