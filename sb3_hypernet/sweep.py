@@ -280,15 +280,15 @@ class SweepWorker:
                 for p in pending
                 if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials.get(p, []))
             ]
+            # Waiting trials of complete points are duplicates: popping them lets the objective retire them.
+            if any(t.state == TrialState.WAITING for p in mine for t in trials.get(p, [])):
+                self.study.optimize(self._objective, n_trials=1, gc_after_trial=True)
+                continue
             if not live:
                 for point in pending:
                     self._say(f"gave up on {point}: every try failed")
                 break
-            waiting = any(t.state == TrialState.WAITING for p in live for t in trials.get(p, []))
-            if not waiting:  # the rest is running elsewhere; a dead run comes back after its grace period
-                time.sleep(self.poll)
-                continue
-            self.study.optimize(self._objective, n_trials=1, gc_after_trial=True)
+            time.sleep(self.poll)  # the rest is running elsewhere; a dead run comes back after its grace period
         return self.runs_done
 
     def _fail_dead_runs(self) -> None:
@@ -327,9 +327,14 @@ class SweepWorker:
         if values is None:  # no waiting point was left when this worker asked: not a run
             raise optuna.TrialPruned("no grid point")
         point = GridPoint.from_dict(values)
-        if point not in set(self.grid) or self._is_duplicate(trial, point):
-            trial.set_user_attr("skipped", True)
-            raise optuna.TrialPruned(f"{point}: not this worker's, or run by another trial")
+        if point not in set(self.grid):
+            # Another command's grid point (Optuna hands out the oldest waiting trial): put it back for its workers.
+            self.study.enqueue_trial(point.params(), user_attrs={POINT_KEY: asdict(point)})
+            trial.set_user_attr("skipped", "handed back")
+            raise optuna.TrialPruned(f"{point}: not in this worker's grid")
+        if self._is_duplicate(trial, point):
+            trial.set_user_attr("skipped", "duplicate")
+            raise optuna.TrialPruned(f"{point}: run by another trial")
         # The numeric coordinates as Optuna parameters (plots, importances); method and env are user attributes,
         # since a categorical parameter cannot gain choices when a later command grows the grid.
         trial.suggest_float("learning_rate", *LEARNING_RATE_RANGE, log=True)
