@@ -199,6 +199,14 @@ def test_pretraining_configs_pretrain_100_updates_on_grids_and_563_on_mujoco(con
         assert entry["pretrain_updates"] == expected.get(prefix, 563), env_id
 
 
+@pytest.mark.parametrize("n_envs, clip_range", [(64, 0.05), (256, 0.1), (1024, 0.2)])
+def test_scale_configs_change_only_envs_minibatches_and_clip_range(n_envs, clip_range):
+    for env_id in GRID_ENVS:
+        base = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", env_id)
+        scale = load_hyperparams(CONFIG_DIR / "scale" / f"rnn_hn_{n_envs}.yml", env_id)
+        assert scale == {**base, "n_envs": n_envs, "batch_size": 960, "clip_range": clip_range}
+
+
 def test_load_hyperparams_unknown_key_suggests_the_right_one(tmp_path):
     conf = tmp_path / "typo.yml"
     conf.write_text("GridNavi-v0:\n  policy: sb3_hypernet.RNNHNPolicy\n  n_step: 60\n  batch_size: 240\n")
