@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
 from stable_baselines3 import SAC, TD3
+from test_policies import PointGoal  # a 2-D point steered to a goal: a continuous-action task family
 
 from sb3_hypernet import (
     ContextHyperSACPolicy,
@@ -25,7 +24,6 @@ from sb3_hypernet import (
 )
 from sb3_hypernet.offpolicy import ContextFeaturesExtractor, DynamicLayer, HyperContinuousCritic, HyperNetwork
 from sb3_hypernet.offpolicy.policies import scaled_learning_rate
-from sb3_hypernet.wrappers import TaskDistribution
 from sb3_hypernet.zoo import build_model, load_hyperparams
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,37 +37,6 @@ def make(algo=SAC, policy=HyperSACPolicy, env="Pendulum-v1", **policy_kwargs):
 
 def params(module: th.nn.Module) -> th.Tensor:
     return th.cat([p.detach().flatten() for p in module.parameters()])
-
-
-class PointGoal(gym.Env, TaskDistribution):
-    """A 2-D point pushed by Box actions towards a goal (the task)."""
-
-    def __init__(self):
-        self.observation_space = spaces.Box(-10.0, 10.0, (2,), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.task_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.goal = np.zeros(2, np.float32)
-        self.pos = np.zeros(2, np.float32)
-        self.t = 0
-
-    def sample_task(self, rng):
-        return rng.uniform(-1, 1, 2).astype(np.float32)
-
-    def set_task(self, task):
-        self.goal = np.asarray(task, np.float32)
-
-    def task_descriptor(self):
-        return self.goal.copy()
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.pos, self.t = np.zeros(2, np.float32), 0
-        return self.pos.copy(), {}
-
-    def step(self, action):
-        self.pos = np.clip(self.pos + 0.1 * np.asarray(action, np.float32), -10, 10)
-        self.t += 1
-        return self.pos.copy(), -float(np.linalg.norm(self.pos - self.goal)), False, self.t >= 10, {}
 
 
 def meta_env(expose_task: bool = True) -> MetaEpisodeWrapper:

@@ -209,20 +209,25 @@ def scaled_learning_rate(optimizer_class: type[th.optim.Optimizer]) -> type[th.o
 
 
 class _HyperOptions:
-    """What the SAC and TD3 hyper policies add to SB3's: building the networks and the critic's learning rate."""
+    """What the SAC and TD3 hyper policies add to SB3's (parameters: :class:`HyperSACPolicy`); placed before SB3's
+    policy class in the bases, so its ``__init__`` runs first and hands the rest on."""
 
     actor_class: type[nn.Module]
-    default_actor_class: type[nn.Module]
 
-    def _set_hyper_options(
+    def __init__(
         self,
-        critic_ordering: str,
-        hyper_actor: bool,
-        primary_widths: Sequence[int],
-        blocks_per_stage: int,
-        head_init: tuple[float, float],
-        critic_learning_rate: float | None,
-    ) -> None:
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        critic_ordering: str = "sa",
+        hyper_actor: bool = False,
+        primary_widths: Sequence[int] = PRIMARY_WIDTHS,
+        blocks_per_stage: int = 2,
+        head_init: tuple[float, float] = HEAD_INIT,
+        critic_learning_rate: float | None = None,
+        **kwargs: Any,
+    ):
         if critic_ordering not in CRITIC_ORDERINGS:
             raise ValueError(
                 f"critic_ordering must be one of {', '.join(map(repr, CRITIC_ORDERINGS))}, got {critic_ordering!r}"
@@ -237,6 +242,8 @@ class _HyperOptions:
             "head_init": tuple(head_init),
         }
         self.critic_learning_rate = critic_learning_rate
+        net_arch = dict(DEFAULT_NET_ARCH) if net_arch is None else net_arch
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)  # type: ignore[call-arg]
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
         if not self.hyper_actor:
@@ -263,14 +270,15 @@ class _HyperOptions:
                 **self.optimizer_kwargs,  # type: ignore[attr-defined]
             )
 
-    def _hyper_constructor_parameters(self) -> dict[str, Any]:
-        return dict(
-            critic_ordering=self.critic_ordering,
-            hyper_actor=self.hyper_actor,
-            critic_learning_rate=self.critic_learning_rate,
-            share_features_extractor=self.share_features_extractor,  # type: ignore[attr-defined]
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {
+            **super()._get_constructor_parameters(),  # type: ignore[misc]
+            "critic_ordering": self.critic_ordering,
+            "hyper_actor": self.hyper_actor,
+            "critic_learning_rate": self.critic_learning_rate,
+            "share_features_extractor": self.share_features_extractor,  # type: ignore[attr-defined]
             **self.hyper_kwargs,
-        )
+        }
 
 
 class HyperSACPolicy(_HyperOptions, SACPolicy):
@@ -288,56 +296,12 @@ class HyperSACPolicy(_HyperOptions, SACPolicy):
 
     actor_class = HyperSACActor
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        critic_ordering: str = "sa",
-        hyper_actor: bool = False,
-        primary_widths: Sequence[int] = PRIMARY_WIDTHS,
-        blocks_per_stage: int = 2,
-        head_init: tuple[float, float] = HEAD_INIT,
-        critic_learning_rate: float | None = None,
-        **kwargs: Any,
-    ):
-        self._set_hyper_options(critic_ordering, hyper_actor, primary_widths, blocks_per_stage, head_init,
-                                critic_learning_rate)  # fmt: skip
-        net_arch = dict(DEFAULT_NET_ARCH) if net_arch is None else net_arch
-        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **self._hyper_constructor_parameters()}
-
 
 class HyperTD3Policy(_HyperOptions, TD3Policy):
     """TD3 policy with SA-Hyper twin critics (ICML 2021) and, optionally, a hypernetwork actor (parameters as
     :class:`HyperSACPolicy`; other parameters: SB3's ``TD3Policy``)."""
 
     actor_class = HyperTD3Actor
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Box,
-        lr_schedule: Schedule,
-        net_arch: list[int] | dict[str, list[int]] | None = None,
-        critic_ordering: str = "sa",
-        hyper_actor: bool = False,
-        primary_widths: Sequence[int] = PRIMARY_WIDTHS,
-        blocks_per_stage: int = 2,
-        head_init: tuple[float, float] = HEAD_INIT,
-        critic_learning_rate: float | None = None,
-        **kwargs: Any,
-    ):
-        self._set_hyper_options(critic_ordering, hyper_actor, primary_widths, blocks_per_stage, head_init,
-                                critic_learning_rate)  # fmt: skip
-        net_arch = dict(DEFAULT_NET_ARCH) if net_arch is None else net_arch
-        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), **self._hyper_constructor_parameters()}
 
 
 def _context_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
