@@ -26,6 +26,7 @@ parser.add_argument("--storage", required=True)
 parser.add_argument("--study-name", required=True)
 parser.add_argument("--out", required=True, help="path without suffix")
 args = parser.parse_args()
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
 out = Path(args.out)

@@ -22,9 +22,12 @@ All bootstrap CIs are rliable's (percentile bootstrap, seeded).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,14 @@ def _best_groups(runs: list[Run]) -> list[tuple[tuple[str, str, float], list[Run
     return [(key, group) for key, group in sorted(_groups(runs).items()) if best[key[:2]] == key[2]]
 
 
+@contextlib.contextmanager
+def _quiet_arch() -> Iterator[None]:
+    """rliable seeds arch's bootstrap with a RandomState, which arch 7 warns about on every call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 def interval(values: np.ndarray, confidence: float, seed: int = 0) -> tuple[float, float, float]:
     """Mean over runs and its bootstrap CI (rliable; values: (runs,) or (runs, tasks))."""
     scores = np.asarray(values, dtype=float).reshape(len(values), -1)
@@ -92,13 +103,14 @@ def interval(values: np.ndarray, confidence: float, seed: int = 0) -> tuple[floa
         return value, value, value
     from rliable import library as rly
 
-    point, ci = rly.get_interval_estimates(
-        {"x": scores},
-        lambda x: np.array([np.mean(x)]),
-        reps=2000,
-        confidence_interval_size=confidence,
-        random_state=np.random.RandomState(seed),
-    )
+    with _quiet_arch():
+        point, ci = rly.get_interval_estimates(
+            {"x": scores},
+            lambda x: np.array([np.mean(x)]),
+            reps=2000,
+            confidence_interval_size=confidence,
+            random_state=np.random.RandomState(seed),
+        )
     return float(point["x"][0]), float(ci["x"][0, 0]), float(ci["x"][1, 0])
 
 
@@ -169,9 +181,10 @@ def aggregate_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict[str,
     if not scores:
         return {}
     aggregate = lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])  # noqa: E731
-    point, ci = rly.get_interval_estimates(
-        scores, aggregate, reps=2000, confidence_interval_size=confidence, random_state=np.random.RandomState(0)
-    )
+    with _quiet_arch():
+        point, ci = rly.get_interval_estimates(
+            scores, aggregate, reps=2000, confidence_interval_size=confidence, random_state=np.random.RandomState(0)
+        )
     everything = np.concatenate([s.ravel() for s in scores.values()])
     taus = np.linspace(min(0.0, everything.min()), max(1.0, everything.max()), 51)
     profiles, profile_cis = rly.create_performance_profile(scores, taus, reps=500, confidence_interval_size=confidence)
