@@ -259,6 +259,7 @@ def make_figures(study: optuna.Study, out: str | Path, confidence: float = CONFI
         if entry["reference"] is not None:
             ax.axhline(entry["reference"], color="black", linestyle="--", linewidth=1, label="reference")
         ax.set(title=env, xlabel="frames", ylabel="meta-episode return")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.legend(fontsize=7)
     written += _save(figure, out, "learning_curves")
     plt.close(figure)
