@@ -181,20 +181,28 @@ def test_a_killed_workers_run_is_rerun_by_the_next_worker(kind, request, tmp_pat
     first = start_worker(storage, name, tmp_path, lrs, seeds, frames)
     deadline = time.time() + 120
     killed = None
-    while time.time() < deadline and killed is None:
-        time.sleep(0.5)
+    while time.time() < deadline and killed is None and first.poll() is None:
+        time.sleep(0.1)
         try:
             running = load(storage, name).get_trials(states=(TrialState.RUNNING,))
         except KeyError:  # the study is not created yet
             continue
-        started = [t for t in running if t.user_attrs.get("curve") == [] and "run_dir" in t.user_attrs]
-        if started:
-            time.sleep(1.0)  # mid-run
+        started = [t.number for t in running if t.user_attrs.get("curve") == [] and "run_dir" in t.user_attrs]
+        if not started:
+            continue
+        # A fast machine may finish a tiny run between the poll and the kill: freeze the worker, and kill it only if
+        # the run is still unfinished in the storage, so the kill is always mid-run.
+        first.send_signal(signal.SIGSTOP)
+        if load(storage, name).trials[started[0]].state == TrialState.RUNNING:
             first.send_signal(signal.SIGKILL)
             first.wait()
-            killed = started[0].number
-    assert killed is not None, "the first worker never started a run"
-    done_before = len(load(storage, name).get_trials(states=(TrialState.COMPLETE,)))  # a busy machine may finish one
+            killed = started[0]
+        else:
+            first.send_signal(signal.SIGCONT)
+    assert killed is not None, "the first worker never was caught mid-run"
+    done_before = len(
+        load(storage, name).get_trials(states=(TrialState.COMPLETE,))
+    )  # the other point may be done before the catch
     second = finish(start_worker(storage, name, tmp_path, lrs, seeds, frames))
     assert runs_done(second) == 2 - done_before
     study = load(storage, name)
