@@ -89,6 +89,34 @@ def test_as_hyper_gradient_wrt_the_action_goes_through_the_primary_network():
     assert th.autograd.grad(cut.sum(), action, allow_unused=True) == (None,)  # no path left without the primary
 
 
+@pytest.mark.parametrize("ordering", ["sa", "as"])
+def test_the_actors_loss_computes_the_action_gradient_and_no_critic_gradients(ordering):
+    model = make(critic_ordering=ordering)
+    critic = model.policy.critic
+    obs, actions = th.randn(6, 3), (th.rand(6, 1) * 2 - 1).requires_grad_()
+    (grad,) = th.autograd.grad(sum(q.sum() for q in critic(obs, actions)), actions)
+    assert all(p.grad is None for p in critic.parameters()) and all(p.requires_grad for p in critic.parameters())
+    critic.freeze_for_actor = False
+    (unfrozen,) = th.autograd.grad(sum(q.sum() for q in critic(obs, actions)), actions)
+    assert th.equal(grad, unfrozen)
+    critic.freeze_for_actor = True
+    critic.q1_forward(obs, actions).sum().backward()
+    assert all(p.grad is None for p in critic.parameters())
+    # The critic's own loss (replay actions, no grad) still trains every parameter.
+    sum(q.sum() for q in critic(obs, actions.detach())).backward()
+    assert all(p.grad is not None for p in critic.parameters())
+
+
+@pytest.mark.parametrize("algo, policy", ALGOS)
+def test_freezing_the_critic_for_the_actor_trains_exactly_as_sb3(algo, policy):
+    runs = []
+    for freeze in (True, False):
+        model = make(algo, policy, freeze_critic_for_actor=freeze)
+        model.learn(80)
+        runs.append(params(model.policy))
+    assert th.equal(*runs)  # SB3 zeroes the critic's gradients from the actor's loss before using any
+
+
 def test_gains_start_at_one_and_heads_follow_the_papers_init():
     net = HyperNetwork(3, 2, 1, hidden=(256,), primary_widths=(16, 32), blocks_per_stage=1)
     embedding = th.randn(10, 32)
@@ -137,11 +165,13 @@ def test_critic_learning_rate_scales_every_critic_step():
 
 @pytest.mark.parametrize("algo, policy", ALGOS)
 def test_save_load_round_trip(algo, policy, tmp_path):
-    model = make(algo, policy, critic_ordering="as", hyper_actor=True, critic_learning_rate=1e-4)
+    model = make(algo, policy, critic_ordering="as", hyper_actor=True, critic_learning_rate=1e-4,
+                 freeze_critic_for_actor=False)  # fmt: skip
     model.learn(40)
     model.save(tmp_path / "model.zip")
     loaded = algo.load(tmp_path / "model.zip", device="cpu")
     assert type(loaded.policy) is policy and loaded.policy.critic.ordering == "as" and loaded.policy.hyper_actor
+    assert loaded.policy.freeze_critic_for_actor is False and loaded.policy.critic.freeze_for_actor is False
     assert loaded.policy.critic.optimizer.lr_scale == pytest.approx(model.policy.critic.optimizer.lr_scale)
     assert th.equal(params(loaded.policy), params(model.policy))
     obs = np.array([[0.5, -0.5, 0.1]], np.float32)

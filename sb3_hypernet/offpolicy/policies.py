@@ -22,7 +22,8 @@ networks its size; :class:`ContextHyperSACPolicy` and :class:`ContextHyperTD3Pol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -97,6 +98,10 @@ class HyperContinuousCritic(ContinuousCritic):
     :param primary_widths: stage widths of the primary network (256, 512, 1024)
     :param blocks_per_stage: residual blocks per stage (2)
     :param head_init: U(+-a) of the first and last dynamic layers' heads (0.05, 0.008)
+    :param freeze_for_actor: when the actions require grad (the actor's loss), build the graph with the critic's
+        parameters as constants, so the backward pass computes only the action's gradient. SB3's SAC and TD3 discard
+        the critic's gradients from the actor's loss (the critic's optimiser zeroes them before its next backward),
+        so training is unchanged; the step skips the backward through the primary network, a third of its cost.
     Other parameters: SB3's ``ContinuousCritic``.
     """
 
@@ -115,11 +120,13 @@ class HyperContinuousCritic(ContinuousCritic):
         primary_widths: Sequence[int] = PRIMARY_WIDTHS,
         blocks_per_stage: int = 2,
         head_init: tuple[float, float] = HEAD_INIT,
+        freeze_for_actor: bool = True,
     ):
         if ordering not in CRITIC_ORDERINGS:
             raise ValueError(
                 f"critic_ordering must be one of {', '.join(map(repr, CRITIC_ORDERINGS))}, got {ordering!r}"
             )
+        self.freeze_for_actor = bool(freeze_for_actor)
         # SB3's constructor with no hidden layers: its placeholder Q-networks are replaced below, under their names.
         super().__init__(observation_space, action_space, [], features_extractor, features_dim, activation_fn,
                          normalize_images, n_critics, share_features_extractor)  # fmt: skip
@@ -147,6 +154,29 @@ class HyperContinuousCritic(ContinuousCritic):
             q_net = SplitInput(network, primary, dynamic)
             self.add_module(f"qf{idx}", q_net)
             self.q_networks.append(q_net)
+
+    @contextmanager
+    def _constant_parameters(self, actions: th.Tensor) -> Iterator[None]:
+        """Parameters as constants while the graph of an actor's loss is built (``freeze_for_actor``)."""
+        if not (self.freeze_for_actor and actions.requires_grad and th.is_grad_enabled()):
+            yield
+            return
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        try:
+            for p in parameters:
+                p.requires_grad_(False)
+            yield
+        finally:
+            for p in parameters:
+                p.requires_grad_(True)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        with self._constant_parameters(actions):
+            return super().forward(obs, actions)
+
+    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        with self._constant_parameters(actions):
+            return super().q1_forward(obs, actions)
 
 
 def _hyper_trunk(
@@ -226,6 +256,7 @@ class _HyperOptions:
         blocks_per_stage: int = 2,
         head_init: tuple[float, float] = HEAD_INIT,
         critic_learning_rate: float | None = None,
+        freeze_critic_for_actor: bool = True,
         **kwargs: Any,
     ):
         if critic_ordering not in CRITIC_ORDERINGS:
@@ -242,6 +273,7 @@ class _HyperOptions:
             "head_init": tuple(head_init),
         }
         self.critic_learning_rate = critic_learning_rate
+        self.freeze_critic_for_actor = bool(freeze_critic_for_actor)
         net_arch = dict(DEFAULT_NET_ARCH) if net_arch is None else net_arch
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, **kwargs)  # type: ignore[call-arg]
 
@@ -253,7 +285,8 @@ class _HyperOptions:
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> HyperContinuousCritic:
         kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)  # type: ignore[attr-defined]
-        critic = HyperContinuousCritic(**kwargs, ordering=self.critic_ordering, **self.hyper_kwargs)
+        critic = HyperContinuousCritic(**kwargs, ordering=self.critic_ordering,
+                                       freeze_for_actor=self.freeze_critic_for_actor, **self.hyper_kwargs)  # fmt: skip
         return critic.to(self.device)  # type: ignore[attr-defined]
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -276,6 +309,7 @@ class _HyperOptions:
             "critic_ordering": self.critic_ordering,
             "hyper_actor": self.hyper_actor,
             "critic_learning_rate": self.critic_learning_rate,
+            "freeze_critic_for_actor": self.freeze_critic_for_actor,
             "share_features_extractor": self.share_features_extractor,  # type: ignore[attr-defined]
             **self.hyper_kwargs,
         }
@@ -290,6 +324,8 @@ class HyperSACPolicy(_HyperOptions, SACPolicy):
     :param blocks_per_stage: residual blocks per stage
     :param head_init: U(+-a) of the first and last dynamic layers' heads
     :param critic_learning_rate: the critic's learning rate (default: the algorithm's)
+    :param freeze_critic_for_actor: the actor's loss computes no critic parameter gradients (SB3 discards them;
+        ``HyperContinuousCritic.freeze_for_actor``); ``False`` for algorithms that use them
     :param net_arch: SB3's; default ``dict(pi=[256, 256], qf=[256])`` (``qf``: the dynamic network's hidden layers)
     Other parameters: SB3's ``SACPolicy``.
     """
