@@ -3,6 +3,7 @@
     python benchmarks/offpolicy.py throughput --threads 1
     python benchmarks/offpolicy.py learning --steps 30000 --seeds 0 1 \\
         --out benchmarks/results/sac_hyper_halfcheetah.jsonl
+    python benchmarks/offpolicy.py table --out benchmarks/results/sac_hyper_halfcheetah.jsonl
 
 ``throughput``: training steps per second (one env step and one gradient step of batch 256 each) of each algorithm
 with SB3's ``MlpPolicy`` and with the zoo configs' hypernetwork policies on HalfCheetah-v5, after the random warm-up
@@ -11,6 +12,9 @@ steps; interleaved repeats, medians, and the ratio hyper / MLP.
 ``learning``: SAC on HalfCheetah-v5 with the MLP critic (rl_zoo3's entry) and with the SA-Hyper critic
 (``zoo_configs/sac_hyper.yml``), for each seed; the mean return of --eval-episodes deterministic episodes every
 --eval-every steps, one JSON line per evaluation (a run appends as it goes, so a stopped run keeps its curve).
+
+``table``: the learning results in --out as a Markdown table: each critic's return per seed and the mean over
+seeds at every evaluated step, and the steps per second of each run.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from sb3_hypernet import HyperSACPolicy, HyperTD3Policy
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("mode", choices=["throughput", "learning"])
+parser.add_argument("mode", choices=["throughput", "learning", "table"])
 parser.add_argument("--env", default="HalfCheetah-v5")
 parser.add_argument("--steps", type=int, default=200, help="throughput: timed steps per measurement; learning: budget")
 parser.add_argument("--repeats", type=int, default=3)
@@ -117,4 +121,29 @@ def learning() -> None:
             model.learn(args.steps, callback=Evaluate(critic, seed))
 
 
-throughput() if args.mode == "throughput" else learning()
+def table() -> None:
+    records = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+    curves: dict[str, dict[int, dict[int, float]]] = {"mlp": {}, "hyper": {}}  # critic -> step -> seed -> return
+    rates = {}
+    for record in records:
+        curves[record["critic"]].setdefault(record["steps"], {})[record["seed"]] = record["mean_return"]
+        rates[(record["critic"], record["seed"])] = record["steps"] / record["seconds"]
+    seeds = sorted({record["seed"] for record in records})
+    names = {"mlp": "MLP critic", "hyper": "SA-Hyper critic"}
+    seed_list = ", ".join(map(str, seeds))
+    print(f"| steps | {' | '.join(f'{names[c]}: mean (seeds {seed_list})' for c in curves)} |")
+    print("|---|" + "---|" * len(curves))
+    for step in sorted({step for curve in curves.values() for step in curve}):
+        cells = []
+        for curve in curves.values():
+            returns = curve.get(step, {})
+            per_seed = ", ".join(f"{returns[seed]:.1f}" if seed in returns else "-" for seed in seeds)
+            mean = f"{statistics.mean(returns.values()):.1f}" if len(returns) == len(seeds) else "-"
+            cells.append(f"{mean} ({per_seed})")
+        print(f"| {step} | {' | '.join(cells)} |")
+    print()
+    print("steps/s over each run (random warm-up steps and evaluations included): " + ", ".join(
+        f"{critic} seed {seed}: {rate:.2f}" for (critic, seed), rate in sorted(rates.items())))  # fmt: skip
+
+
+{"throughput": throughput, "learning": learning, "table": table}[args.mode]()

@@ -126,6 +126,27 @@ print(
     f"{(update_seconds - rnn_seconds) * 1e3:.0f} ms"
 )
 
+# How far the generated layers are from what one plain GEMM of the same multiply-adds achieves here: the ceiling of
+# any exact implementation, since every multiply-add of the factorised form is needed.
+a, b = (
+    th.randn(minibatch, width * (cond + 1), device=args.device),
+    th.randn(width * (cond + 1), width, device=args.device),
+)
+gemm_times = []
+for _ in range(20):
+    start = time.perf_counter()
+    a @ b
+    gemm_times.append(time.perf_counter() - start)
+gemm_rate = a.shape[0] * a.shape[1] * b.shape[1] / statistics.median(gemm_times)
+layers_rate = 3 * n_macs * minibatch / generated_layers_seconds(minibatch, True)  # forward + two backward products
+stock_seconds = N_ENVS * N_STEPS / statistics.median(fps["stock LSTM"])
+floor = 7 * n_macs * N_ENVS * N_STEPS / gemm_rate  # rollout forward + 2 epochs x (forward + backward)
+print(
+    f"RNN+HN generated layers: {layers_rate / 1e9:.1f} GMAC/s (forward + backward, batch {minibatch}); one plain "
+    f"GEMM of their shape: {gemm_rate / 1e9:.1f} GMAC/s; at that rate the generated layers alone take "
+    f"{floor * 1e3:.0f} ms per update, against {stock_seconds / 0.6 * 1e3:.0f} ms for a whole update at 0.6x stock"
+)
+
 # The rest of the difference: Adam and gradient clipping over the hypernetwork's 5M parameters, per minibatch.
 policy = models["RNN+HN"].policy
 for param in policy.parameters():
