@@ -7,7 +7,8 @@
 
 ``throughput``: training steps per second (one env step and one gradient step of batch 256 each) of each algorithm
 with SB3's ``MlpPolicy`` and with the zoo configs' hypernetwork policies on HalfCheetah-v5, after the random warm-up
-steps; interleaved repeats, medians, and the ratio hyper / MLP.
+steps; interleaved repeats, medians, and the ratio hyper / MLP. "hyper-full-graph" is the hyper policy with
+``freeze_critic_for_actor=False`` (the actor's loss also computes the critic's discarded gradients).
 
 ``learning``: SAC on HalfCheetah-v5 with the MLP critic (rl_zoo3's entry) and with the SA-Hyper critic
 (``zoo_configs/sac_hyper.yml``), for each seed; the mean return of --eval-episodes deterministic episodes every
@@ -57,8 +58,12 @@ HYPER_KWARGS = {"critic_learning_rate": 5e-5}
 
 
 def make(algo: type, critic: str, seed: int, learning_starts: int):
-    policy = {SAC: HyperSACPolicy, TD3: HyperTD3Policy}[algo] if critic == "hyper" else "MlpPolicy"
-    kwargs = dict(policy_kwargs=dict(HYPER_KWARGS)) if critic == "hyper" else {}  # SB3 adds keys to it
+    """``critic``: "mlp", "hyper", or "hyper-full-graph" (the actor's loss also builds the critic's gradients)."""
+    hyper = critic.startswith("hyper")
+    policy = {SAC: HyperSACPolicy, TD3: HyperTD3Policy}[algo] if hyper else "MlpPolicy"
+    kwargs = {}
+    if hyper:  # a fresh dict: SB3 adds keys to it
+        kwargs["policy_kwargs"] = dict(HYPER_KWARGS, freeze_critic_for_actor=critic == "hyper")
     env = gym.make(args.env)
     if algo is TD3:  # rl_zoo3's MuJoCo setting
         n = env.action_space.shape[0]
@@ -70,12 +75,12 @@ def throughput() -> None:
     warm = 300
     print(f"{args.env}, torch threads {th.get_num_threads()}, {args.steps} timed training steps after {warm} random "
           f"steps, batch 256, median of {args.repeats} interleaved runs")  # fmt: skip
-    print(f"{'algo':<5} {'critic':<6} {'steps/s':>8} {'vs MLP':>7} {'critic params':>14}")
+    print(f"{'algo':<5} {'critic':<16} {'steps/s':>8} {'vs MLP':>7} {'critic params':>14}")
     for algo in (SAC, TD3):
-        rates: dict[str, list[float]] = {"mlp": [], "hyper": []}
+        rates: dict[str, list[float]] = {"mlp": [], "hyper": [], "hyper-full-graph": []}
         sizes = {}
         for _ in range(args.repeats):
-            for critic in ("mlp", "hyper"):
+            for critic in rates:
                 model = make(algo, critic, 0, warm)
                 model.learn(warm + 10)  # random steps, then a few updates (first-call costs)
                 began = time.perf_counter()
@@ -83,9 +88,11 @@ def throughput() -> None:
                 rates[critic].append(args.steps / (time.perf_counter() - began))
                 sizes[critic] = sum(p.numel() for p in model.policy.critic.parameters())
         mlp = statistics.median(rates["mlp"])
-        for critic in ("mlp", "hyper"):
+        for critic in rates:
             rate = statistics.median(rates[critic])
-            print(f"{algo.__name__:<5} {critic:<6} {rate:>8.1f} {rate / mlp:>7.2f} {sizes[critic]:>14,}", flush=True)
+            print(f"{algo.__name__:<5} {critic:<16} {rate:>8.2f} {rate / mlp:>7.3f} {sizes[critic]:>14,}", flush=True)
+        full = statistics.median(rates["hyper-full-graph"])
+        print(f"{algo.__name__}: hyper / hyper-full-graph = {statistics.median(rates['hyper']) / full:.2f}", flush=True)
 
 
 class Evaluate(BaseCallback):
