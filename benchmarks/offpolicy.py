@@ -135,6 +135,7 @@ def table() -> None:
     for record in records:
         curves[record["critic"]].setdefault(record["steps"], {})[record["seed"]] = record["mean_return"]
         rates[(record["critic"], record["seed"])] = record["steps"] / record["seconds"]
+    curves = {critic: curve for critic, curve in curves.items() if curve}
     seeds = sorted({record["seed"] for record in records})
     names = {"mlp": "MLP critic", "hyper": "SA-Hyper critic"}
     seed_list = ", ".join(map(str, seeds))
