@@ -200,9 +200,8 @@ def test_a_killed_workers_run_is_rerun_by_the_next_worker(kind, request, tmp_pat
         else:
             first.send_signal(signal.SIGCONT)
     assert killed is not None, "the first worker never was caught mid-run"
-    done_before = len(
-        load(storage, name).get_trials(states=(TrialState.COMPLETE,))
-    )  # the other point may be done before the catch
+    # The first worker may have finished the other point before it was caught.
+    done_before = len(load(storage, name).get_trials(states=(TrialState.COMPLETE,)))
     second = finish(start_worker(storage, name, tmp_path, lrs, seeds, frames))
     assert runs_done(second) == 2 - done_before
     study = load(storage, name)
