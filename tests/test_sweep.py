@@ -157,7 +157,8 @@ def test_a_worker_hands_back_points_of_another_grid(tmp_path):
 
 @pytest.mark.parametrize("kind", ["postgres", "journal"])
 def test_two_workers_share_a_study_and_run_each_point_once(kind, request, tmp_path):
-    storage, name, frames = storage_url(kind, request, tmp_path), f"share_{kind}", 480
+    # Runs of about a second each: with tinier ones, a worker that imports faster could take the whole grid.
+    storage, name, frames = storage_url(kind, request, tmp_path), f"share_{kind}", 2400
     lrs, seeds = ["1e-3", "3e-4", "1e-4"], ["0", "1"]
     workers = [start_worker(storage, name, tmp_path, lrs, seeds, frames) for _ in range(2)]
     outputs = [finish(worker) for worker in workers]
