@@ -116,7 +116,8 @@ def generated_layers_seconds(batch: int, backward: bool, repeats: int = 20) -> f
 
 
 minibatch = N_ENVS * N_STEPS // N_MINIBATCHES
-per_update = N_EPOCHS * N_MINIBATCHES * generated_layers_seconds(minibatch, True)
+minibatch_seconds = generated_layers_seconds(minibatch, True)
+per_update = N_EPOCHS * N_MINIBATCHES * minibatch_seconds
 per_update += N_STEPS * generated_layers_seconds(N_ENVS, False) + generated_layers_seconds(N_ENVS, False)
 update_seconds = N_ENVS * N_STEPS / statistics.median(fps["RNN+HN"])
 rnn_seconds = N_ENVS * N_STEPS / statistics.median(fps["RNN"])
@@ -138,7 +139,7 @@ for _ in range(20):
     a @ b
     gemm_times.append(time.perf_counter() - start)
 gemm_rate = a.shape[0] * a.shape[1] * b.shape[1] / statistics.median(gemm_times)
-layers_rate = 3 * n_macs * minibatch / generated_layers_seconds(minibatch, True)  # forward + two backward products
+layers_rate = 3 * n_macs * minibatch / minibatch_seconds  # forward + two backward products
 stock_seconds = N_ENVS * N_STEPS / statistics.median(fps["stock LSTM"])
 floor = 7 * n_macs * N_ENVS * N_STEPS / gemm_rate  # rollout forward + 2 epochs x (forward + backward)
 print(
