@@ -1,14 +1,17 @@
 """RNN+HN against the task-inference baselines on GridNavi (NeurIPS 2023, Figure 5 and appendix Figure 12).
 
-    python benchmarks/task_inference_comparison.py --frames 5e5 --seeds 0 1 2 --jobs 2
+    python benchmarks/task_inference_comparison.py --frames 1e6 --checkpoints 1e5 2.5e5 5e5 7.5e5 1e6 \
+        --jobs 2 --save-root /tmp/comparison_models
 
-Trains each method from its zoo entry (RNN+HN; RNN+HN with the reference's clipped Huber value loss; TI++HN; TI;
-TI Naive; VI+HN and VI, VariBAD) for --frames frames per seed, --jobs processes at a time with one torch thread
+Trains each method from its zoo entry, as the reference implementation trains it (RNN, RNN+S, RNN+HN, TI Naive, TI,
+TI++HN, VI+HN by default; VI, RNN+S and RNN+HN with a state embedding of 256, and RNN+HN with SB3's loss on request)
+for --frames frames per seed (the reference's seeds 73, 20, 3), --jobs processes at a time with one torch thread
 each, through benchmarks/learning_curve.py, and prints per method the final mean deterministic meta-episode return
 over seeds with its 68% bootstrap CI over seeds, the per-seed returns and the adaptation curve (mean return of each
-inner episode, averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped, so
-an interrupted comparison continues where it stopped. Expected shape: TI++HN the strongest task-inference method;
-RNN+HN at least as good. On GridNavi the Bayes-optimal adaptation curve is printed below the table.
+inner episode, averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped and,
+with --save-root, unfinished ones resume from their last checkpoint. The paper's orderings: RNN+HN first; TI++HN
+above every other task-inference method; RNN+S at least as good as RNN. On GridNavi the Bayes-optimal adaptation
+curve is printed below the table.
 """
 
 from __future__ import annotations
@@ -23,28 +26,49 @@ from runs import final_records, run_learning
 from sb3_hypernet.evaluation import bootstrap_ci
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
-#: label -> (display name, zoo config, rl_zoo3 algorithm, hyperparameter overrides as zoo's -params)
+_STATE_256 = (
+    'policy_kwargs:"dict(state_embedding_dim=256, action_embedding_dim=0, reward_embedding_dim=8, '
+    'optimizer_kwargs=dict(eps=1e-5))"'
+)
+#: label -> (display name, zoo config, rl_zoo3 algorithm, hyperparameter overrides as zoo's -params). Every entry
+#: trains as the reference implementation does (zoo_configs/<method>.yml); the two "state 256" variants measure the
+#: state embedding that the paper tuned on the grids (NeurIPS 8.2: 25 for RNN+S and RNN+HN in the comparison).
 METHODS = {
-    "rnn_hn": ("RNN+HN", "rnn_hn.yml", "ppo_lstm", []),
-    "rnn_hn_huber": ("RNN+HN, reference value loss", "rnn_hn.yml", "meta_ppo_lstm", ["value_loss:'huber_clipped'"]),
-    "ti_plus_plus_hn": ("TI++HN", "ti_plus_plus_hn.yml", "meta_ppo_lstm", []),
-    "ti": ("TI", "ti.yml", "meta_ppo_lstm", []),
+    "rnn": ("RNN", "rnn.yml", "meta_ppo_lstm", []),
+    "rnn_s": ("RNN+S", "rnn_s.yml", "meta_ppo_lstm", []),
+    "rnn_hn": ("RNN+HN", "rnn_hn.yml", "meta_ppo_lstm", []),
     "ti_naive": ("TI Naive", "ti_naive.yml", "meta_ppo_lstm", []),
+    "ti": ("TI", "ti.yml", "meta_ppo_lstm", []),
+    "ti_plus_plus_hn": ("TI++HN", "ti_plus_plus_hn.yml", "meta_ppo_lstm", []),
     "vi_hn": ("VI+HN", "vi_hn.yml", "meta_ppo_lstm", []),
     "vi": ("VI", "vi.yml", "meta_ppo_lstm", []),
+    "rnn_s_256": ("RNN+S, state 256", "rnn_s.yml", "meta_ppo_lstm", [_STATE_256]),
+    "rnn_hn_256": ("RNN+HN, state 256", "rnn_hn.yml", "meta_ppo_lstm", [_STATE_256]),
+    "rnn_hn_sb3": ("RNN+HN, SB3's loss", "sb3_loss/rnn_hn.yml", "ppo_lstm", []),
 }
 #: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid; issue 9), per env.
 BAYES_OPTIMAL = {"GridNavi-v0": [4.0, 11.07, 11.07, 11.07]}
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+parser.add_argument(
+    "--methods",
+    nargs="+",
+    default=["rnn", "rnn_s", "rnn_hn", "ti_naive", "ti", "ti_plus_plus_hn", "vi_hn"],
+    choices=list(METHODS),
+)
 parser.add_argument("--env", default="GridNavi-v0")
 parser.add_argument("--frames", type=float, default=5e5, help="training frames per run")
 parser.add_argument("--checkpoints", type=float, nargs="*", default=[1e5, 2.5e5, 5e5], help="frames to evaluate at")
-parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+parser.add_argument("--seeds", type=int, nargs="+", default=[73, 20, 3], help="the reference's seeds by default")
 parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
 parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
 parser.add_argument("--out", default="benchmarks/results/gridnavi_task_inference.jsonl", help="JSON lines of results")
+parser.add_argument(
+    "--save-root",
+    default=None,
+    help="save every run's model at its checkpoints under this folder, and resume an unfinished run from its last "
+    "one (a killed comparison loses at most one checkpoint interval per run)",
+)
 args = parser.parse_args()
 
 out = Path(args.out)
@@ -59,7 +83,15 @@ for label in args.methods:
             continue
         arguments = ["--method", label, "--conf-file", str(CONFIGS / conf), "--algo", algo, "--env", args.env]
         arguments += ["--frames", str(args.frames), "--seed", str(seed), "--n-eval", str(args.n_eval)]
-        arguments += ["--checkpoints", *map(str, [c for c in args.checkpoints if c <= args.frames])]
+        checkpoints = [c for c in args.checkpoints if c <= args.frames]
+        if args.save_root:
+            save_dir = Path(args.save_root) / args.env / label / f"seed{seed}"
+            arguments += ["--save-dir", str(save_dir)]
+            saved = sorted(save_dir.glob("*.zip"), key=lambda path: int(path.stem))
+            if saved:  # continue from the last checkpoint; the ones before it are in --out already
+                arguments += ["--resume", str(saved[-1])]
+                checkpoints = [c for c in checkpoints if c > int(saved[-1].stem)]
+        arguments += ["--checkpoints", *map(str, checkpoints)]
         if overrides:
             arguments += ["--hyperparams", *overrides]
         runs.append(arguments)

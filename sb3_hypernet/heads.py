@@ -53,14 +53,19 @@ class HeadSpec:
 
 
 class RunningNormalizer(nn.Module):
-    """Running mean/std normalisation of the policy's state input, frozen between commits.
+    """Running mean/std normalisation of a policy input (the state, the belief, the task), frozen between commits.
 
     Statistics used for normalising change only in :meth:`commit`, so a rollout and the PPO update on it see
     the same function; :meth:`observe` only accumulates pending moments (the policy calls it on rollout steps
     and commits when the next rollout starts).
+
+    :param size: input size
+    :param clip: clip the normalised input to ``[-clip, clip]``; ``None``: no clipping (the reference's belief and
+        task normalisation)
+    :param epsilon: added to the variance
     """
 
-    def __init__(self, size: int, clip: float = 10.0, epsilon: float = 1e-8):
+    def __init__(self, size: int, clip: float | None = 10.0, epsilon: float = 1e-8):
         super().__init__()
         self.clip = clip
         self.epsilon = epsilon
@@ -73,7 +78,8 @@ class RunningNormalizer(nn.Module):
         self.register_buffer("pending_count", th.zeros((), dtype=th.float64))
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        return ((x - self.mean) / th.sqrt(self.var + self.epsilon)).clamp(-self.clip, self.clip)
+        normalised = (x - self.mean) / th.sqrt(self.var + self.epsilon)
+        return normalised if self.clip is None else normalised.clamp(-self.clip, self.clip)
 
     def observe(self, x: th.Tensor) -> None:
         """Accumulate a batch (batch, size) into the pending statistics."""
@@ -166,9 +172,6 @@ class MetaPolicyHead(nn.Module, abc.ABC):
     def observe(self, state: th.Tensor) -> None:
         """Record rollout states for state normalisation (heads without a state path ignore them)."""
 
-    def commit_statistics(self) -> None:
-        """Make the recorded states part of the normalisation statistics."""
-
 
 class _PlainHead(MetaPolicyHead):
     """Plain actor and critic MLPs (``net_arch``) on an input of ``input_dim`` units; SB3 adds the output layers."""
@@ -227,10 +230,6 @@ class StateHead(MetaPolicyHead):
     def observe(self, state: th.Tensor) -> None:
         if self.state_normalizer is not None:
             self.state_normalizer.observe(state)
-
-    def commit_statistics(self) -> None:
-        if self.state_normalizer is not None:
-            self.state_normalizer.commit()
 
 
 class RNNSHead(StateHead, _PlainHead):

@@ -24,7 +24,15 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, MetaPolicyHead, RNNHead, RNNSHead
+from sb3_hypernet.heads import (
+    FiLMHead,
+    HeadSpec,
+    HyperNetworkHead,
+    MetaPolicyHead,
+    RNNHead,
+    RNNSHead,
+    RunningNormalizer,
+)
 from sb3_hypernet.hypernet import GeneratedLinear
 from sb3_hypernet.image import image_shape_for
 from sb3_hypernet.initializers import init_base_linear
@@ -95,6 +103,12 @@ def _check_sizes(
         for value in layers:
             _check_size(f"{key} entries", value)
     return arch
+
+
+def _unique(parameters: list[nn.Parameter]) -> list[nn.Parameter]:
+    """``parameters`` without repeats, in order."""
+    seen: set[int] = set()
+    return [p for p in parameters if not (id(p) in seen or seen.add(id(p)))]
 
 
 def constructor_keywords(klass: type, stop_at: type | None = None) -> set[str]:
@@ -387,7 +401,9 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
                 f"{type(self).__name__} is a recurrent policy: train it with sb3_contrib.RecurrentPPO "
                 "(rl_zoo3 --algo ppo_lstm), which passes the recurrent state; plain PPO does not."
             )
-        (condition, state), new_state = self._encode(obs, lstm_states.pi, episode_starts)
+        features, latent, new_state = self._encode_latent(obs, lstm_states.pi, episode_starts)
+        self._observe_rollout_step(obs, latent)
+        condition, state = self._head_inputs(obs, features, latent)
         self.mlp_extractor.observe(state)
         latent_pi, latent_vf = self.mlp_extractor(condition, state)
         distribution = self._get_action_dist_from_latent(latent_pi)
@@ -395,6 +411,10 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         log_prob = distribution.log_prob(actions)
         actions = actions.reshape((-1, *self.action_space.shape))
         return actions, self.value_net(latent_vf), log_prob, RNNStates(new_state, new_state)
+
+    def _observe_rollout_step(self, obs: PyTorchObs, latent: th.Tensor) -> None:
+        """Hook called on every rollout step (never by ``predict`` or the update) with the GRU latent: policies with
+        input normalisers other than the state's (the belief, the task) record their inputs here."""
 
     def get_distribution(
         self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
@@ -461,8 +481,9 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
 
     def _build_optimizer(self, learning_rate: float) -> None:
         """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on
-        its own optimiser)."""
-        inference = {id(p) for p in self.inference_parameters()}
+        its own optimiser), and but the encoder's after :meth:`optimize_encoder_apart`."""
+        apart = self.encoder_parameters() if getattr(self, "_encoder_apart", False) else self.inference_parameters()
+        inference = {id(p) for p in apart}
         trained_here = [p for p in self.parameters() if id(p) not in inference and p.requires_grad]
         self.optimizer = self.optimizer_class(trained_here, lr=learning_rate, **self.optimizer_kwargs)
 
@@ -479,19 +500,37 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         optimiser (and never by ``self.optimizer``); none for the end-to-end policies."""
         return []
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The trajectory encoder's parameters with any inference module or readout, each once: the group that the
+        reference clips (and, for the end-to-end methods, optimises) apart from the actor-critic (SPEC 10)."""
+        readout = list(self.task_readout.parameters()) if self._task_inference_weight else []
+        return _unique([*self.lstm_actor.parameters(), *self.inference_parameters(), *readout])
+
     def gradient_groups(self) -> dict[str, list[nn.Parameter]]:
         """The modules whose gradient norms the reference implementation clips separately (SPEC 10): the trajectory
-        encoder (with any inference module or readout) and the actor-critic (everything else)."""
-        readout = list(self.task_readout.parameters()) if self._task_inference_weight else []
-        encoder = [*self.lstm_actor.parameters(), *self.inference_parameters(), *readout]
+        encoder (with any inference module or readout) and the actor-critic (everything else); every parameter in
+        exactly one group, once (a parameter listed twice would have its norm counted, and be scaled, twice)."""
+        encoder = self.encoder_parameters()
         in_encoder = {id(p) for p in encoder}
         return {"encoder": encoder, "actor_critic": [p for p in self.parameters() if id(p) not in in_encoder]}
 
+    def optimize_encoder_apart(self, learning_rate: float) -> None:
+        """Leave the trajectory encoder out of ``self.optimizer`` (rebuilt at ``learning_rate``), for an algorithm
+        that steps it with an optimiser of its own: the end-to-end methods of the reference train the encoder on the
+        RL loss with the VAE's Adam (learning rate 1e-3, eps 1e-8; SPEC 10). Task-inference policies never need it:
+        their encoder is already outside ``self.optimizer``."""
+        if not self.end_to_end:
+            raise ValueError(f"{type(self).__name__} trains its encoder on its inference losses, already apart")
+        self._encoder_apart = True
+        self._build_optimizer(learning_rate)
+
     def set_training_mode(self, mode: bool) -> None:
-        # A rollout starts with the switch to eval mode: the states the previous rollout saw (and the update
+        # A rollout starts with the switch to eval mode: the inputs the previous rollout saw (and the update
         # on it used un-merged) join the normalisation statistics now, so rollout and update agree.
         if not mode and self.training:
-            self.mlp_extractor.commit_statistics()
+            for module in self.modules():
+                if isinstance(module, RunningNormalizer):
+                    module.commit()
         super().set_training_mode(mode)
 
     def latent_gradient_norms(

@@ -2,9 +2,9 @@
 auxiliary losses, the reference's value loss, per-module gradient clipping and the multi-task pre-training phase,
 the task-inference policies, and VariBAD's (VI, VI+HN) with the meta-episode buffer its VAE trains on."""
 
+from sb3_hypernet.task_inference.belief import BeliefPolicy, TaskEmbedding, gaussian_kl
 from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 from sb3_hypernet.task_inference.policies import (
-    BeliefPolicy,
     BIPlusPlusHNPolicy,
     MultiTaskHNPolicy,
     TaskInferencePolicy,
@@ -13,7 +13,6 @@ from sb3_hypernet.task_inference.policies import (
     TIPlusPlusHNPolicy,
     TIPlusPlusPolicy,
     TIPolicy,
-    gaussian_kl,
 )
 from sb3_hypernet.task_inference.ppo import VAE_DEFAULTS, VALUE_LOSSES, MetaRecurrentPPO, clipped_huber_value_loss
 from sb3_hypernet.task_inference.varibad import VIHNPolicy, VIPolicy
@@ -32,6 +31,7 @@ __all__ = [
     "TIPlusPlusHNPolicy",
     "TIPlusPlusPolicy",
     "TIPolicy",
+    "TaskEmbedding",
     "TaskInferencePolicy",
     "VIHNPolicy",
     "VIPolicy",

@@ -10,7 +10,9 @@ A stored meta-episode of T transitions keeps:
 - the T + 1 observations the policy saw, ``o_0 .. o_T`` (``o_T`` the terminal observation), every key of the
   meta-episode observation but ``task``: the GRU encoder's input;
 - for each transition t, the raw reward ``r_t`` (before VecNormalize) and the inner env's next state ``s_{t+1}``
-  (at an inner-episode boundary the inner episode's terminal state, not the next episode's first state).
+  (at an inner-episode boundary the inner episode's terminal state, not the next episode's first state);
+- the task descriptor, when the observation has a ``task`` entry (``expose_task=True``): the label that the
+  task-inference methods' VAE decodes.
 
 The action of transition t is ``o_{t+1}["prev_action"]``, the action the env received.
 """
@@ -24,7 +26,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_hypernet.wrappers import INNER_TERMINAL_KEY, META_OBS_KEYS
+from sb3_hypernet.wrappers import INNER_TERMINAL_KEY, META_OBS_KEYS, TASK_KEY
 
 
 class MetaEpisodeBuffer:
@@ -42,6 +44,7 @@ class MetaEpisodeBuffer:
         self.capacity = int(capacity)
         self.n_envs = n_envs
         self.spaces = {key: observation_space[key] for key in META_OBS_KEYS}
+        self.task_space = observation_space.spaces.get(TASK_KEY)
         self.max_length = 0  # transitions per meta-episode the storage holds
         self.size = 0
         self.position = 0
@@ -60,6 +63,8 @@ class MetaEpisodeBuffer:
         fields = {f"obs/{key}": ((length + 1, *space.shape), space.dtype) for key, space in self.spaces.items()}
         fields["reward"] = ((length,), np.dtype(np.float32))
         fields["next_state"] = ((length, *obs_space.shape), obs_space.dtype)
+        if self.task_space is not None:
+            fields["task"] = (self.task_space.shape, self.task_space.dtype)
         return fields
 
     def _allocate(self, length: int) -> None:
@@ -82,7 +87,9 @@ class MetaEpisodeBuffer:
                         f"{needed / 2**30:.1f} GiB. Lower vae_buffer_size (image observations need a few hundred to "
                         "a few thousand meta-episodes)."
                     ) from error
-                if name in target:
+                if name == "task" and name in target:
+                    grown[:filled] = target[name][:filled]
+                elif name in target:
                     grown[:filled, : target[name].shape[1]] = target[name][:filled]
                 target[name] = grown
         self.max_length = length
@@ -108,6 +115,8 @@ class MetaEpisodeBuffer:
         t = self.cursor.copy()
         for key in META_OBS_KEYS:
             self.staging[f"obs/{key}"][envs, t] = obs[key]
+        if self.task_space is not None:
+            self.staging["task"][envs] = obs[TASK_KEY]
         self.staging["reward"][envs, t] = rewards
         self.staging["next_state"][envs, t] = new_obs["obs"]
         self.cursor += 1
@@ -127,6 +136,9 @@ class MetaEpisodeBuffer:
     def _store(self, env: int) -> None:
         length = int(self.cursor[env])
         for name, staged in self.staging.items():
+            if name == "task":
+                self.storage[name][self.position] = staged[env]
+                continue
             rows = length + 1 if name.startswith("obs/") else length
             stored = self.storage[name][self.position]
             stored[:rows] = staged[env, :rows]
@@ -138,7 +150,7 @@ class MetaEpisodeBuffer:
     def sample(self, batch_size: int, device: th.device | str = "cpu") -> dict[str, Any]:
         """``batch_size`` stored meta-episodes drawn uniformly (with NumPy's global generator, which SB3 seeds),
         as tensors cut to the longest of them: ``obs`` (a dict of (B, T + 1, ...)), ``reward`` (B, T),
-        ``next_state`` (B, T, ...) and ``lengths`` (B,)."""
+        ``next_state`` (B, T, ...), ``lengths`` (B,) and, with a task entry, ``task`` (B, ...)."""
         if self.size == 0:
             raise ValueError("the meta-episode buffer is empty: no meta-episode has been completed yet")
         index = np.random.randint(0, self.size, size=batch_size)
@@ -146,6 +158,9 @@ class MetaEpisodeBuffer:
         longest = int(lengths.max())
         batch: dict[str, Any] = {"obs": {}, "lengths": th.as_tensor(lengths, device=device)}
         for name, stored in self.storage.items():
+            if name == "task":
+                batch[name] = th.as_tensor(stored[index], device=device)
+                continue
             cut = stored[index, : longest + 1] if name.startswith("obs/") else stored[index, :longest]
             tensor = th.as_tensor(cut, device=device)
             if name.startswith("obs/"):

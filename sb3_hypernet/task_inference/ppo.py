@@ -26,6 +26,8 @@ from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, M
 
 #: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
 VALUE_LOSSES = ("mse", "huber_clipped")
+#: Where advantages are normalised: per minibatch (SB3) or over the whole rollout (the reference).
+ADVANTAGE_NORMALIZATIONS = ("minibatch", "batch")
 #: VAE settings when a policy trains on whole meta-episodes and none are given: VariBAD's MuJoCo configuration
 #: (Zintgraf et al. 2020, its published config files): 10,000 meta-episodes kept, 10 per VAE step, 1 VAE step per
 #: PPO update. Its Grid-World configuration (100,000, 25, 3) is in the zoo entries.
@@ -107,6 +109,16 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param vae_batch_size: meta-episodes per VAE step (default 10; 25 on the Grid-Worlds, as VariBAD)
     :param vae_updates: VAE steps after each PPO update (default 1; 3 on the Grid-Worlds, as VariBAD). The VAE
         sees 10 meta-episodes per update on MuJoCo and 75 on the grids, where PPO collects 16 per update.
+    :param encoder_learning_rate: end-to-end policies (RNN, RNN+S, RNN+HN, FiLM): step the trajectory encoder with
+        an Adam of its own (eps 1e-8) at this fixed learning rate instead of the policy's optimiser, as the reference
+        does (its RL2-style models train the encoder on the RL loss with the VAE's optimiser at ``lr_vae`` = 1e-3,
+        whatever the policy's tuned learning rate). None: the encoder is in the policy's optimiser (SB3's way)
+    :param advantage_normalization: ``"minibatch"`` (SB3: each minibatch's advantages normalised by its own mean and
+        std) or ``"batch"`` (the reference: the whole rollout's, with std + 1e-5, once per update); only with
+        ``normalize_advantage=True``
+    :param precollect_frames: frames collected before the first update, PPO's and the VAE's (the reference's
+        ``precollect_len``, 5000 for the VariBAD-based models and RNN, RNN+S); the frames count against
+        ``total_timesteps``
     :param kwargs: everything RecurrentPPO takes
     """
 
@@ -117,6 +129,9 @@ class MetaRecurrentPPO(RecurrentPPO):
         value_loss: str = "mse",
         clip_grad_per_module: bool = False,
         inference_learning_rate: float = 1e-3,
+        encoder_learning_rate: float | None = None,
+        advantage_normalization: str = "minibatch",
+        precollect_frames: int = 0,
         pretrain_updates: int = 0,
         vae_buffer_size: int | None = None,
         vae_batch_size: int | None = None,
@@ -126,9 +141,23 @@ class MetaRecurrentPPO(RecurrentPPO):
     ):
         if value_loss not in VALUE_LOSSES:
             raise ValueError(f"value_loss must be one of {', '.join(map(repr, VALUE_LOSSES))}, got {value_loss!r}")
+        if advantage_normalization not in ADVANTAGE_NORMALIZATIONS:
+            raise ValueError(
+                f"advantage_normalization must be one of {', '.join(map(repr, ADVANTAGE_NORMALIZATIONS))}, got "
+                f"{advantage_normalization!r}"
+            )
+        if encoder_learning_rate is not None and not (
+            isinstance(encoder_learning_rate, (int, float)) and encoder_learning_rate > 0
+        ):
+            raise ValueError(f"encoder_learning_rate must be a number > 0 or None, got {encoder_learning_rate!r}")
+        if isinstance(precollect_frames, bool) or not isinstance(precollect_frames, int) or precollect_frames < 0:
+            raise ValueError(f"precollect_frames must be an integer >= 0, got {precollect_frames!r}")
         self.value_loss = value_loss
         self.clip_grad_per_module = bool(clip_grad_per_module)
         self.inference_learning_rate = float(inference_learning_rate)
+        self.encoder_learning_rate = None if encoder_learning_rate is None else float(encoder_learning_rate)
+        self.advantage_normalization = advantage_normalization
+        self.precollect_frames = precollect_frames
         if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:
             raise ValueError(f"pretrain_updates must be an integer >= 0, got {pretrain_updates!r}")
         self.pretrain_updates = pretrain_updates
@@ -150,8 +179,17 @@ class MetaRecurrentPPO(RecurrentPPO):
             )
         self._setup_meta_episode_buffer()
         inference = self._inference_parameters()
+        learning_rate = self.inference_learning_rate
+        if self.encoder_learning_rate is not None:
+            if not getattr(self.policy, "end_to_end", False):
+                raise ValueError(
+                    f"encoder_learning_rate is for the end-to-end policies (RNN, RNN+S, RNN+HN, FiLM), whose encoder "
+                    f"the RL loss trains; {type(self.policy).__name__} trains its encoder at inference_learning_rate"
+                )
+            self.policy.optimize_encoder_apart(self.lr_schedule(1))
+            inference, learning_rate = self.policy.encoder_parameters(), self.encoder_learning_rate
         if inference:
-            self.inference_optimizer = th.optim.Adam(inference, lr=self.inference_learning_rate, eps=1e-8)
+            self.inference_optimizer = th.optim.Adam(inference, lr=learning_rate, eps=1e-8)
         if self.pretrain_updates:
             if not getattr(self.policy, "pretrains", False):
                 raise ValueError(
@@ -207,7 +245,7 @@ class MetaRecurrentPPO(RecurrentPPO):
     def _train_on_meta_episodes(self) -> dict[str, list[float]]:
         """``vae_updates`` steps of the inference optimiser on the policy's meta-episode losses; their terms."""
         terms: dict[str, list[float]] = defaultdict(list)
-        if self.meta_episode_buffer is None or not len(self.meta_episode_buffer):
+        if self.meta_episode_buffer is None or not len(self.meta_episode_buffer) or self.policy.inference_frozen:
             return terms
         for _ in range(self.vae_updates):
             batch = self.meta_episode_buffer.sample(self.vae_batch_size, self.device)
@@ -255,7 +293,7 @@ class MetaRecurrentPPO(RecurrentPPO):
             auxiliary = {}
         values = values.flatten()
         advantages = batch.advantages
-        if self.normalize_advantage:
+        if self.normalize_advantage and self.advantage_normalization == "minibatch":
             advantages = (advantages - advantages[mask].mean()) / (advantages[mask].std() + 1e-8)
         ratio = th.exp(log_prob - batch.old_log_prob)
         policy_loss_1 = advantages * ratio
@@ -328,6 +366,11 @@ class MetaRecurrentPPO(RecurrentPPO):
 
     def train(self) -> None:
         """RecurrentPPO's update with the differences listed in the class docstring."""
+        if self.num_timesteps < self.precollect_frames:  # differs: no update before precollect_frames
+            return
+        if self.normalize_advantage and self.advantage_normalization == "batch":  # differs: over the whole rollout
+            advantages = self.rollout_buffer.advantages
+            self.rollout_buffer.advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-5)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
