@@ -69,7 +69,7 @@ def gradients(policy, loss: th.Tensor) -> dict[str, float]:
     """Gradient norm of ``loss`` for each module of the task-inference policy."""
     modules = {
         "encoder": policy.lstm_actor,
-        "decoder": policy.decoder,
+        "decoder": th.nn.ModuleList([policy.task_decoder, policy.reward_decoder]),
         "belief_projection": policy.belief_projection,
         "head": policy.mlp_extractor,
         "outputs": th.nn.ModuleList([policy.action_net, policy.value_net]),
@@ -84,16 +84,32 @@ def gradients(policy, loss: th.Tensor) -> dict[str, float]:
     return norms
 
 
+def vae_batch(model, n: int = 4) -> dict:
+    """``n`` whole meta-episodes from the model's VAE buffer (filled by a short training run)."""
+    if not len(model.meta_episode_buffer):
+        model.learn(240)
+    np.random.seed(0)
+    return model.meta_episode_buffer.sample(n)
+
+
+def vae_losses(model, batch) -> dict[str, th.Tensor]:
+    th.manual_seed(1)  # the bottleneck's sample
+    return model.policy.meta_episode_losses(batch)
+
+
 def test_stop_gradients_separate_the_inference_module_from_the_policy():
     model = make()
     values, log_prob, entropy, losses = losses_and_outputs(model)
+    assert losses == {}  # the belief trains on whole meta-episodes, never on PPO's minibatches (rlloss_through_encoder)
     ppo = gradients(model.policy, values.sum() + log_prob.sum() + entropy.sum())
     assert ppo["encoder"] == 0.0 and ppo["decoder"] == 0.0  # the PPO loss never reaches the inference module
     assert ppo["belief_projection"] > 0 and ppo["head"] > 0 and ppo["outputs"] > 0
-    inference = gradients(model.policy, losses["target"] + losses["kl"])
+    vae = vae_losses(model, vae_batch(model))
+    assert set(vae) == {"reward_reconstruction", "kl", "task"}
+    inference = gradients(model.policy, sum(vae.values()))
     assert inference["belief_projection"] == inference["head"] == inference["outputs"] == 0.0  # nor the reverse
     assert inference["encoder"] > 0 and inference["decoder"] > 0
-    assert gradients(model.policy, losses["kl"])["encoder"] > 0
+    assert gradients(model.policy, vae["kl"])["encoder"] > 0
 
 
 def test_gaussian_kl_is_the_closed_form():
@@ -108,64 +124,26 @@ def test_gaussian_kl_is_the_closed_form():
     assert th.allclose(gaussian_kl(mean, logvar, mean, logvar), th.zeros(7), atol=1e-6)
 
 
-def test_kl_prior_is_the_previous_posterior_and_standard_normal_at_a_meta_episode_start():
-    model = make()
+def test_the_task_term_is_the_squared_error_averaged_over_dimensions_summed_over_latents_and_meta_episodes():
+    # The reference's vae.py: compute_task_reconstruction_loss (mean over the target's dimensions), then summed over
+    # the ELBO terms and over the trajectories of the batch; the reward decoder stays on (decode_reward=True).
+    model = make(policy_kwargs={**SMALL, "task_loss_weight": 0.7})
     policy = model.policy
-    obs, _, states, starts = sequences(model)
+    batch = vae_batch(model)
+    assert th.equal(policy.inference_target(batch["task"]), batch["task"].float())  # TI Naive: the descriptor itself
+    losses = vae_losses(model, batch)
     with th.no_grad():
-        _, latent, _ = policy._encode_latent(obs, states.pi, starts)
-        initial = policy.lstm_actor.to_latent(states.pi[0][-1])  # the posterior of the step before each sequence
-
-    def kl_at(step: int) -> float:
-        mask = th.zeros(N_SEQ * LENGTH, dtype=th.bool)
-        mask[step] = True
-        with th.no_grad():
-            return policy.auxiliary_losses(obs, latent, states.pi, starts, mask)["kl"].item()
-
-    def expected(step: int, prior: th.Tensor) -> float:
-        return gaussian_kl(*latent[step].chunk(2), *prior.chunk(2)).item()
-
-    assert kl_at(0) == pytest.approx(expected(0, th.zeros(6)), rel=1e-5)  # meta-episode start: N(0, I)
-    assert kl_at(LENGTH) == pytest.approx(expected(LENGTH, initial[1]), rel=1e-5)  # continues a meta-episode
-    assert kl_at(LENGTH + 3) == pytest.approx(expected(LENGTH + 3, latent[LENGTH + 2]), rel=1e-5)
-    assert expected(LENGTH, initial[1]) != pytest.approx(expected(LENGTH, th.zeros(6)))
-
-
-def test_target_is_the_task_descriptor():
-    model = make()
-    obs, *_ = sequences(model)
-    target = model.policy.inference_target(obs)
-    assert target.shape == (N_SEQ * LENGTH, 2)
-    assert th.equal(target, obs["task"])
-    assert model.policy.decoder(th.zeros(5, 3)).shape == (5, 2)
-    # The loss is the squared error to that target.
-    policy = model.policy
-    _, _, _, losses = losses_and_outputs(model)
-    with th.no_grad():
-        obs, _, states, starts = sequences(model)
-        _, latent, _ = policy._encode_latent(obs, states.pi, starts)
+        _, latent = policy.encode_meta_episodes(batch["obs"])
         mean, logvar = latent.chunk(2, dim=-1)
         th.manual_seed(1)
         z = mean + th.exp(0.5 * logvar) * th.randn_like(mean)
-        expected = (policy.decoder(z) - obs["task"]).pow(2).sum(-1).mean()
-    assert losses["target"].item() == pytest.approx(expected.item(), rel=1e-5)
-
-
-def test_padded_steps_do_not_change_the_inference_losses():
-    model = make()
-    mask = th.ones(N_SEQ * LENGTH, dtype=th.bool)
-    padded = [LENGTH - 1, 2 * LENGTH - 2, 2 * LENGTH - 1]  # sequences are padded at their end
-    mask[padded] = False
-    obs, *_ = sequences(model)
-    garbage = {key: value.clone() for key, value in obs.items()}
-    for key in garbage:
-        garbage[key][padded] = 7.0
-    clean = losses_and_outputs(model, mask)[3]
-    dirty = losses_and_outputs(model, mask, garbage)[3]
-    for name in ("target", "kl"):
-        assert dirty[name].item() == pytest.approx(clean[name].item(), rel=1e-6), name
-    unmasked = losses_and_outputs(model, None, garbage)[3]
-    assert unmasked["target"].item() != pytest.approx(clean["target"].item())
+        expected = 0.0
+        for episode in range(len(batch["lengths"])):
+            for j in range(int(batch["lengths"][episode]) + 1):  # latents after 0 .. T transitions
+                error = policy.task_decoder(z[episode, j]) - batch["task"][episode].float()
+                expected += float(error.pow(2).mean())
+    assert losses["task"].item() == pytest.approx(0.7 * expected, rel=1e-5)
+    assert losses["reward_reconstruction"].item() > 0
 
 
 def test_the_acting_policy_does_not_read_the_task_entry():
@@ -195,12 +173,13 @@ def test_plain_recurrent_ppo_is_a_clear_error():
         model.learn(120)
 
 
-def test_training_lowers_the_target_loss_and_saves_and_loads(tmp_path):
-    model = make(learning_rate=1e-3, inference_learning_rate=1e-2)
-    before = losses_and_outputs(model)[3]["target"].item()
-    model.learn(1200)
-    after = losses_and_outputs(model)[3]["target"].item()
-    # Before the goal is found the best guess is the mean goal (squared error about 3.8): a real but bounded drop.
+def test_training_lowers_the_task_term_and_saves_and_loads(tmp_path):
+    model = make(learning_rate=1e-3, inference_learning_rate=1e-2, vae_batch_size=8, vae_updates=3)
+    batch = vae_batch(model, 8)
+    before = vae_losses(model, batch)["task"].item()
+    model.learn(1200, reset_num_timesteps=False)
+    after = vae_losses(model, batch)["task"].item()
+    # Before the goal is found the best guess is the mean goal: a real but bounded drop.
     assert after < 0.8 * before, (before, after)
     obs, _, states, starts = sequences(model)
     model.save(tmp_path / "model.zip")
@@ -213,7 +192,7 @@ def test_training_lowers_the_target_loss_and_saves_and_loads(tmp_path):
         assert th.equal(loaded.policy.get_distribution(obs, states.pi, starts)[0].distribution.logits, expected)
     model.policy.save(str(tmp_path / "policy.pth"))
     policy = TINaivePolicy.load(str(tmp_path / "policy.pth"))
-    assert policy._decoder_layers == [8] and policy.decoder[0].out_features == 8
+    assert policy._decoder_layers == [8] and policy.task_decoder[0].out_features == 8
 
 
 def test_unknown_keyword_lists_the_task_inference_keywords():
@@ -269,7 +248,9 @@ def changed(before: dict, after: dict, prefix: str) -> bool:
 def test_hard_reset_reinitialises_everything_but_the_task_embedding_and_inference(policy):
     model = make_pretraining(policy)
     before, after, optimizer_state = around_the_switch(model)
-    for kept in ("task_embedding.", "lstm_actor.", "decoder.", "mlp_extractor.state_normalizer."):
+    survivors = ("task_embedding.", "lstm_actor.", "task_decoder.", "reward_decoder.",
+                 "mlp_extractor.state_normalizer.", "belief_normalizer.")  # fmt: skip
+    for kept in survivors:
         assert not changed(before, after, kept), kept
     outputs = "action_net." if policy is TIPolicy else "mlp_extractor.actor."
     for reset in ("mlp_extractor.state_embedding.", "belief_projection.", outputs):
@@ -321,24 +302,25 @@ def test_inference_is_frozen_while_pretraining_except_for_the_plus_plus_variants
     assert model.policy.in_pretraining
     after = snapshot(model.policy)
     assert changed(before, after, "lstm_actor.") == trains_inference
-    assert changed(before, after, "decoder.") == trains_inference
+    assert changed(before, after, "task_decoder.") == trains_inference
+    assert changed(before, after, "reward_decoder.") == trains_inference
     assert changed(before, after, "task_embedding.")  # g is learned by the multi-task policy
     logged = model.logger.name_to_value
-    assert ("train/aux_target" in logged) == trains_inference
+    assert ("train/vae_task" in logged) == trains_inference
     assert logged["pretrain/active"] == 1
 
 
 def test_the_target_is_the_task_embedding_with_a_stop_gradient():
     model = make_pretraining(TIPlusPlusHNPolicy)
     policy = model.policy
-    obs, *_ = sequences(model)
-    target = policy.inference_target(obs)
-    assert target.shape == (N_SEQ * LENGTH, 25)
-    assert th.equal(target, policy.task_embedding(obs["task"]).detach())
+    batch = vae_batch(model)
+    target = policy.inference_target(batch["task"])
+    assert target.shape == (4, 25)
+    assert th.equal(target, policy.task_embedding(batch["task"].float()).detach())
     assert not target.requires_grad
-    losses = losses_and_outputs(model)[3]
-    assert gradients(policy, losses["target"])["decoder"] > 0
-    (embedding_grad,) = th.autograd.grad(losses["target"], [policy.task_embedding[0].weight], allow_unused=True)
+    task_term = vae_losses(model, batch)["task"]
+    assert gradients(policy, task_term)["decoder"] > 0
+    (embedding_grad,) = th.autograd.grad(task_term, [policy.task_embedding.linear.weight], allow_unused=True)
     assert embedding_grad is None
 
 
@@ -396,17 +378,13 @@ def test_multi_task_hn_conditions_on_the_true_task_only():
         MetaRecurrentPPO(MultiTaskHNPolicy, make_vec_env("GridNavi-v0", n_envs=1), policy_kwargs=kwargs)
 
 
-def test_bi_infers_the_base_network_the_multi_task_hypernetwork_generates_for_the_true_task():
+def test_bi_infers_the_base_network_the_current_hypernetworks_generate_for_the_true_task():
+    # The reference's task_bn_params: the policy's own hypernetworks on g(c), detached, before and after the switch.
     model = make_pretraining(BIPlusPlusHNPolicy, pretrain_updates=1)
     policy = model.policy
-    obs, *_ = sequences(model)
     head = policy.mlp_extractor
     expected_size = sum(layer.n_generated for network in (head.actor, head.critic) for layer in network.layers)
-    assert policy.inference_target_dim() == expected_size == policy.decoder[-1].out_features
-    assert not any(p.requires_grad for p in policy.target_hypernetworks.parameters())
-    in_optimizers = {id(p) for p in policy.optimizer.param_groups[0]["params"]}
-    in_optimizers |= {id(p) for p in model.inference_optimizer.param_groups[0]["params"]}
-    assert not in_optimizers & {id(p) for p in policy.target_hypernetworks.parameters()}
+    assert policy.inference_target_dim() == expected_size == policy.task_decoder[-1].out_features
 
     def generated(network, condition):
         parts = []
@@ -415,26 +393,23 @@ def test_bi_infers_the_base_network_the_multi_task_hypernetwork_generates_for_th
             parts += [weights.flatten(1), biases]
         return th.cat(parts, dim=1)
 
-    condition = policy.task_embedding(obs["task"])
-    with th.no_grad():
-        own = th.cat([generated(head.actor, condition), generated(head.critic, condition)], dim=1)
-    target = policy.inference_target(obs)  # while pre-training: the policy's own (multi-task) hypernetwork
-    assert th.equal(target, own) and not target.requires_grad
+    task = th.tensor([[2.0, 3.0], [4.0, 1.0]])
+    for phase in ("pre-training", "meta-training"):
+        with th.no_grad():
+            condition = policy.task_embedding(task)
+            own = th.cat([generated(head.actor, condition), generated(head.critic, condition)], dim=1)
+        target = policy.inference_target(task)
+        assert th.equal(target, own) and not target.requires_grad, phase
+        model.learn(240)  # the switch after the first update, then a meta-training update
+        assert not policy.in_pretraining
 
-    initial = snapshot(policy.target_hypernetworks)
-    model.learn(240)  # the switch after the first update, then one meta-training update
-    assert not policy.in_pretraining
-    assert changed(initial, snapshot(policy.target_hypernetworks), "")  # copied at the switch, after pre-training
-    after_switch = policy.inference_target(obs)
-    with th.no_grad():
-        condition = policy.task_embedding(obs["task"])
-        moved = th.cat(
-            [generated(policy.mlp_extractor.actor, condition), generated(policy.mlp_extractor.critic, condition)], 1
-        )
-    assert not th.equal(after_switch, moved)  # the meta-policy's hypernetwork trained on; the target is the frozen copy
-    frozen = [network for network in policy.target_hypernetworks]
-    with th.no_grad():
-        assert th.equal(after_switch, th.cat([generated(frozen[0], condition), generated(frozen[1], condition)], 1))
+
+def test_bi_loads_a_model_saved_with_the_frozen_target_copy():
+    model = make_pretraining(BIPlusPlusHNPolicy, pretrain_updates=1)
+    state = model.policy.state_dict()
+    actor = model.policy.mlp_extractor.actor.state_dict()
+    old = {**state, **{f"target_hypernetworks.0.{key}": value for key, value in actor.items()}}
+    model.policy.load_state_dict(old)  # older saves kept a frozen copy of the hypernetworks: dropped on load
 
 
 def test_the_progress_bar_shows_the_phase(capsys):

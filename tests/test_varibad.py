@@ -16,7 +16,7 @@ import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, TINaivePolicy, VIHNPolicy, VIPolicy
 from sb3_hypernet.evaluation import load_meta_model
 from sb3_hypernet.task_inference import MetaEpisodeBuffer, gaussian_kl
-from sb3_hypernet.task_inference.varibad import choose_steps
+from sb3_hypernet.task_inference.belief import choose_steps
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, reward_decoder_layers=[8])
 GRID_STEPS = 60  # GridNavi: 4 inner episodes of 15 steps
@@ -143,6 +143,7 @@ def test_normalised_observations_are_a_clear_error():
 
 def test_elbo_terms_match_a_hand_computation():
     policy = make(policy_kwargs=dict(reward_decoder_inputs=["state", "action", "next_state"], decode_state=True,
+                                     obs_embedding_dim=5, action_embedding_dim=4,
                                      state_decoder_layers=[6], kl_weight=0.3, reward_loss_weight=2.0,
                                      state_loss_weight=0.5)).policy  # fmt: skip
     batch = tiny_batch(policy, lengths=(2,), n_steps=2)
@@ -154,14 +155,17 @@ def test_elbo_terms_match_a_hand_computation():
     th.manual_seed(5)
     z = mean + th.exp(0.5 * logvar) * th.randn_like(mean[None])[0]
     state, action = batch["obs"]["obs"][0], batch["obs"]["prev_action"][0]
+    rewards, states = policy.reward_decoder, policy.state_decoder
     reward_loss, state_loss, kl = 0.0, 0.0, 0.0
     for j in range(3):
         for t in range(2):
-            transition = th.cat([state[t], action[t + 1], batch["next_state"][0, t]])
-            predicted = policy.reward_decoder(th.cat([z[j], transition]))
-            reward_loss += (predicted.item() - batch["reward"][0, t].item()) ** 2
-            predicted_state = policy.state_decoder(th.cat([z[j], state[t], action[t + 1]]))
-            state_loss += (predicted_state - batch["next_state"][0, t]).pow(2).sum().item()
+            # The reference's decoders: [z, s_{t+1}, a_t, s_t] with each state and the action embedded (ReLU).
+            next_state = batch["next_state"][0, t]
+            inputs = [z[j], rewards.state_embedding(next_state), rewards.action_embedding(action[t + 1]),
+                      rewards.state_embedding(state[t])]  # fmt: skip
+            reward_loss += (rewards.net(th.cat(inputs)).item() - batch["reward"][0, t].item()) ** 2
+            inputs = [z[j], states.action_embedding(action[t + 1]), states.state_embedding(state[t])]
+            state_loss += (states.net(th.cat(inputs)) - next_state).pow(2).mean().item()  # mean over dimensions
         prior = (th.zeros(3), th.zeros(3)) if j == 0 else (mean[j - 1], logvar[j - 1])
         # Closed form of KL(N(m1, v1) || N(m0, v0)), written out per dimension.
         m1, v1, m0, v0 = mean[j], logvar[j].exp(), prior[0], prior[1].exp()
@@ -176,7 +180,7 @@ def test_every_latent_reconstructs_every_step_past_and_future():
     policy = make().policy
     batch = tiny_batch(policy, lengths=(5,), n_steps=5)
     seen = {}
-    hook = policy.reward_decoder[-1].register_forward_hook(lambda module, args, out: seen.update(predictions=out))
+    hook = policy.reward_decoder.net[-1].register_forward_hook(lambda module, args, out: seen.update(predictions=out))
     th.manual_seed(0)
     policy.meta_episode_losses(batch)
     hook.remove()
@@ -190,7 +194,8 @@ def test_every_latent_reconstructs_every_step_past_and_future():
     # the two apart and summed, which must give the same numbers).
     for j in range(6):
         for t in range(5):
-            expected = policy.reward_decoder(th.cat([z[j], batch["next_state"][0, t].float()]))
+            decoder = policy.reward_decoder
+            expected = decoder.net(th.cat([z[j], decoder.state_embedding(batch["next_state"][0, t].float())]))
             assert th.allclose(predictions[j, t], expected[0], atol=1e-6), (j, t)
 
 
@@ -222,7 +227,7 @@ def test_subsampling_draws_distinct_real_steps():
     assert th.equal(full_index[0], th.arange(10)) and th.equal(full_real, valid)
     policy = make(policy_kwargs=dict(n_elbo_samples=3, n_decode_samples=2)).policy
     seen = {}
-    policy.reward_decoder[-1].register_forward_hook(lambda module, args, out: seen.update(shape=out.shape))
+    policy.reward_decoder.net[-1].register_forward_hook(lambda module, args, out: seen.update(shape=out.shape))
     policy.meta_episode_losses(tiny_batch(policy, lengths=(5,), n_steps=5))
     assert seen["shape"][:3] == (1, 3, 2)
 
@@ -268,9 +273,9 @@ def test_vae_settings_defaults_and_errors():
         make(vae_updates=0)
     env = make_vec_env("GridNavi-v0", n_envs=2, seed=0, env_kwargs=dict(expose_task=True))
     with pytest.raises(ValueError, match="does not train on whole meta-episodes"):
-        MetaRecurrentPPO(TINaivePolicy, env, vae_updates=3, policy_kwargs=dict(decoder_layers=[8], **{
-            k: v for k, v in SMALL.items() if k != "reward_decoder_layers"}))  # fmt: skip
+        MetaRecurrentPPO(RNNHNPolicy, env, vae_updates=3, n_steps=8, batch_size=16)
     assert MetaRecurrentPPO(RNNHNPolicy, env, n_steps=8, batch_size=16).meta_episode_buffer is None
+    assert MetaRecurrentPPO(TINaivePolicy, env, n_steps=8, batch_size=16).meta_episode_buffer is not None
     with pytest.raises(ValueError, match="reward_decoder_inputs"):
         make(policy_kwargs=dict(reward_decoder_inputs=["reward"]))
     with pytest.raises(ValueError, match="state_decoder_inputs"):
