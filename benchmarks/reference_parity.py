@@ -244,6 +244,8 @@ class Report:
 
     def __init__(self) -> None:
         self.results: list[Result] = []
+        #: Reference settings replaced by ours (searched or tuned hyperparameters), one line each.
+        self.settings: list[str] = []
 
     def add(self, result: Result) -> Result:
         self.results.append(result)
@@ -1491,6 +1493,12 @@ def build_pair(report: Report, ref: Reference, method: str, episodes: MetaEpisod
         overrides["policy_state_embedding_dim"] = state_embedding[0].out_features
     config = ref.configs[spec.ref_config]
     args = reference_args(ref, config, spec.ref_set, spec.ref_model, overrides, env)
+    own = reference_args(ref, config, spec.ref_set, spec.ref_model, {}, env)
+    changed = [
+        f"{key} {getattr(own, key)!r} -> {value!r}" for key, value in overrides.items() if getattr(own, key) != value
+    ]
+    if changed:
+        report.settings.append(f"{method}: {', '.join(changed)}")
     ref_model = build_reference_model(ref, args, env)
     roles = encoder_roles(*encoder_sizes(policy)) + policy_roles(policy)
     extra, ours_unmapped, lacking = belief_roles(policy, ref_model)
@@ -2211,8 +2219,9 @@ def our_commit() -> str:
         return exported.read_text().strip() + " (exported tree)" if exported.is_file() else f"{REPO_ROOT} (no git)"
 
 
-def markdown(command: str, results: Sequence[Result], seconds: float, ref: Reference, threads: int) -> str:
-    """The report as markdown: how it was made, the lines, the table of deliberate differences."""
+def markdown(command: str, report: Report, seconds: float, ref: Reference, threads: int) -> str:
+    """The report as markdown: how it was made, the lines, the settings set to ours, the deliberate differences."""
+    results = report.results
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     lines = [
         "# Module-level parity with the reference implementation (jacooba/hyper)",
@@ -2230,6 +2239,10 @@ def markdown(command: str, results: Sequence[Result], seconds: float, ref: Refer
         *(format_result(result) for result in results),
         summary_line(results),
         "```",
+        "",
+        "Reference settings set to ours (the searched or tuned hyperparameters; the reference's own value first):",
+        "",
+        *(f"- {line}" for line in report.settings),
         "",
         "Deliberate differences (the keys above):",
         "",
@@ -2267,13 +2280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         compare_method(report, ref, method, episodes[env_id], options.seed)
     seconds = time.perf_counter() - start
     print(summary_line(report.results))
+    print("\nReference settings set to ours (searched or tuned):")
+    for line in report.settings:
+        print(f"  {line}")
     print("\nDeliberate differences:")
     for line in deliberate_table():
         print(f"  {line}")
     if options.out:
         command = shlex.join(["python", "benchmarks/reference_parity.py", *(sys.argv[1:] if argv is None else argv)])
         Path(options.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(options.out).write_text(markdown(command, report.results, seconds, ref, options.threads))
+        Path(options.out).write_text(markdown(command, report, seconds, ref, options.threads))
     return 0
 
 
