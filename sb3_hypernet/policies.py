@@ -517,8 +517,8 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     def optimize_encoder_apart(self, learning_rate: float) -> None:
         """Leave the trajectory encoder out of ``self.optimizer`` (rebuilt at ``learning_rate``), for an algorithm
         that steps it with an optimiser of its own: the end-to-end methods of the reference train the encoder on the
-        RL loss with the VAE's Adam (learning rate 1e-3, eps 1e-8; SPEC 10). Task-inference policies never need it:
-        their encoder is already outside ``self.optimizer``."""
+        RL loss with the VAE's Adam (eps 1e-8, the policy's learning rate; SPEC 10). Task-inference policies never
+        need it: their encoder is already outside ``self.optimizer``."""
         if not self.end_to_end:
             raise ValueError(f"{type(self).__name__} trains its encoder on its inference losses, already apart")
         self._encoder_apart = True

@@ -123,7 +123,7 @@ def test_the_evaluator_runs_the_protocol_on_each_split_of_a_saved_model(tmp_path
     from sb3_hypernet.evaluate import main as evaluate_main
     from sb3_hypernet.zoo import build_model
 
-    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "rnn_hn.yml"
+    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "sb3_loss" / "rnn_hn.yml"
     small = "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_embedding_dim=4)"
     model, _ = build_model(conf, "ML1Reach-v0", seed=0, n_envs=2, n_steps=100, batch_size=100, policy_kwargs=small)
     model.learn(200)

@@ -149,7 +149,7 @@ def test_training_through_zoo_is_the_same_with_either_vec_env(env_id, sizes, fra
     trained = {}
     for vec_env_type in ("dummy", "array"):
         model, callbacks = build_model(
-            REPO_ROOT / "zoo_configs" / "rnn_hn.yml",
+            REPO_ROOT / "zoo_configs" / "sb3_loss" / "rnn_hn.yml",
             env_id,
             seed=3,
             vec_env_type=vec_env_type,
@@ -168,7 +168,7 @@ def test_training_through_zoo_is_the_same_with_either_vec_env(env_id, sizes, fra
 
 def test_the_evaluator_gives_the_same_results(tmp_path, capsys):
     model, _ = build_model(
-        REPO_ROOT / "zoo_configs" / "rnn.yml",
+        REPO_ROOT / "zoo_configs" / "sb3_loss" / "rnn.yml",
         "GridNavi-v0",
         n_envs=2,
         policy_kwargs="dict(action_embedding_dim=0, reward_embedding_dim=8, gru_hidden_size=16, net_arch=[16])",
@@ -197,7 +197,8 @@ def test_the_launcher_maps_vec_env_array_to_zoos_override(monkeypatch):
 def test_zoo_command_line_trains_with_the_array_env(tmp_path):
     command = [
         sys.executable, "-m", "sb3_hypernet.train", "--algo", "ppo_lstm", "--env", "GridNavi-v0", "--gym-packages",
-        "envs", "--conf-file", str(REPO_ROOT / "zoo_configs" / "rnn.yml"), "-n", "240", "--vec-env", "array", "-f",
+        "envs", "--conf-file", str(REPO_ROOT / "zoo_configs" / "sb3_loss" / "rnn.yml"), "-n", "240", "--vec-env",
+        "array", "-f",
         str(tmp_path), "--seed", "0", "-params", "n_envs:4",
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)

@@ -266,7 +266,7 @@ def test_init_ablation_configs_differ_from_rnn_hn_only_in_the_scheme(scheme):
     configs = Path(__file__).resolve().parents[1] / "zoo_configs"
     for env_id in ("GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"):
         ablation = load_hyperparams(configs / "init_ablation" / f"rnn_hn_{scheme}.yml", env_id)
-        reference = load_hyperparams(configs / "rnn_hn.yml", env_id)
+        reference = load_hyperparams(configs / "sb3_loss" / "rnn_hn.yml", env_id)
         kwargs = eval(ablation.pop("policy_kwargs"))
         assert kwargs.pop("hyper_init") == scheme
         assert kwargs == eval(reference.pop("policy_kwargs"))

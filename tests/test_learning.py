@@ -23,7 +23,7 @@ def test_rnn_hn_clearly_beats_random_on_gridnavi():
     threads = th.get_num_threads()
     th.set_num_threads(2)  # real-size networks: two threads pay off here
     try:
-        model, callbacks = build_model(CONFIGS / "rnn_hn.yml", "GridNavi-v0", seed=0)
+        model, callbacks = build_model(CONFIGS / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0", seed=0)
         model.learn(LEARNING_FRAMES, callback=callbacks)
         trained = evaluate_meta_policy(model, "GridNavi-v0", n_meta_episodes=100, seed=123).meta_returns.mean()
     finally:

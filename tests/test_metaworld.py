@@ -132,7 +132,7 @@ def test_a_short_rnn_hn_run_on_ml1_saves_loads_and_evaluates(tmp_path):
     from sb3_hypernet.zoo import build_model
 
     small = "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_embedding_dim=4)"
-    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "rnn_hn.yml"
+    conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "sb3_loss" / "rnn_hn.yml"
     model, _ = build_model(conf, "ML1Reach-v0", seed=0, n_envs=2, n_steps=100, batch_size=100, policy_kwargs=small)
     assert (model.gamma, model.clip_range(1.0), model.ent_coef) == (0.97, 0.1, 0.001)  # the zoo entry's settings
     model.learn(400)

@@ -205,7 +205,7 @@ def test_zoo_entries_for_every_mujoco_env_have_the_spec_settings(method):
     from sb3_hypernet.zoo import load_hyperparams
 
     conf = Path(__file__).resolve().parents[1] / "zoo_configs" / f"{method}.yml"
-    algo = "ppo_lstm" if method.startswith("rnn") else "meta_ppo_lstm"
+    algo = "meta_ppo_lstm"
     for env_id in META_IDS:
         load_hyperparams(conf, env_id, algo)  # every registered MuJoCo meta env has an entry
     for env_id, (n_steps, epochs, minibatches, clip, gamma, gae, ent, frames) in SPEC4.items():

@@ -48,6 +48,9 @@ CONFIGS = {
     "rnn.yml": RNNPolicy,
     "rnn_s.yml": RNNSPolicy,
     "rnn_hn.yml": RNNHNPolicy,
+    "sb3_loss/rnn.yml": RNNPolicy,
+    "sb3_loss/rnn_s.yml": RNNSPolicy,
+    "sb3_loss/rnn_hn.yml": RNNHNPolicy,
     "ti_naive.yml": TINaivePolicy,
     "ti.yml": TIPolicy,
     "ti_plus_plus.yml": TIPlusPlusPolicy,
@@ -59,8 +62,8 @@ CONFIGS = {
     "vi.yml": VIPolicy,
     "vi_hn.yml": VIHNPolicy,
 }
-#: The rl_zoo3 algorithm of each config (ppo_lstm unless named here).
-CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if name not in {"rnn.yml", "rnn_s.yml", "rnn_hn.yml"}}
+#: The rl_zoo3 algorithm of each config: MetaRecurrentPPO, but sb3-contrib's RecurrentPPO for the SB3-loss files.
+CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if not name.startswith("sb3_loss/")}
 #: Off-policy configs (SAC/TD3 with hypernetwork critics), tested in test_offpolicy.py.
 OFFPOLICY_CONFIGS = {"sac_hyper.yml", "td3_hyper.yml"}
 GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
@@ -90,9 +93,9 @@ def evaluated(value):
     return eval(value, {"get_class_by_name": get_class_by_name}) if isinstance(value, str) else value
 
 
-def small_model(conf: str = "rnn_hn.yml", n_envs: int = 4, seed: int = 0, **overrides):
+def small_model(conf: str = "sb3_loss/rnn_hn.yml", n_envs: int = 4, seed: int = 0, **overrides):
     """build_model on a config's GridNavi-v0 entry with small networks and ``n_envs`` envs."""
-    policy_kwargs = SMALL_RNN_POLICY_KWARGS if conf == "rnn.yml" else SMALL_POLICY_KWARGS
+    policy_kwargs = SMALL_RNN_POLICY_KWARGS if conf.endswith("/rnn.yml") or conf == "rnn.yml" else SMALL_POLICY_KWARGS
     return build_model(
         CONFIG_DIR / conf, "GridNavi-v0", seed=seed, n_envs=n_envs, policy_kwargs=policy_kwargs, **overrides
     )
@@ -104,7 +107,8 @@ def small_model(conf: str = "rnn_hn.yml", n_envs: int = 4, seed: int = 0, **over
 
 
 def test_config_files_present():
-    assert sorted(p.name for p in CONFIG_DIR.glob("*.yml")) == sorted([*CONFIGS, *OFFPOLICY_CONFIGS])
+    found = [*CONFIG_DIR.glob("*.yml"), *CONFIG_DIR.glob("sb3_loss/*.yml")]
+    assert sorted(str(p.relative_to(CONFIG_DIR)) for p in found) == sorted([*CONFIGS, *OFFPOLICY_CONFIGS])
 
 
 @pytest.mark.parametrize("env_id", GRID_ENVS)
@@ -158,7 +162,7 @@ def test_config_entries_have_the_mcls_settings(conf, env_id):
 def test_the_end_to_end_task_inference_config_is_rnn_hn_with_the_auxiliary_weight(env_id):
     """Appendix 8.3's combination: rnn_hn.yml's entry plus the weight and the task entry it needs."""
     combined = load_hyperparams(CONFIG_DIR / "rnn_hn_task_inference.yml", env_id, "meta_ppo_lstm")
-    plain = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", env_id, "ppo_lstm")
+    plain = load_hyperparams(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", env_id, "ppo_lstm")
     assert evaluated(combined.pop("policy_kwargs")) == {
         **evaluated(plain.pop("policy_kwargs")),
         "task_inference_weight": 0.1,
@@ -202,7 +206,7 @@ def test_pretraining_configs_pretrain_100_updates_on_grids_and_563_on_mujoco(con
 @pytest.mark.parametrize("n_envs, clip_range", [(64, 0.05), (256, 0.1), (1024, 0.2)])
 def test_scale_configs_change_only_envs_minibatches_and_clip_range(n_envs, clip_range):
     for env_id in GRID_ENVS:
-        base = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", env_id)
+        base = load_hyperparams(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", env_id)
         scale = load_hyperparams(CONFIG_DIR / "scale" / f"rnn_hn_{n_envs}.yml", env_id)
         assert scale == {**base, "n_envs": n_envs, "batch_size": 960, "clip_range": clip_range}
 
@@ -247,7 +251,7 @@ def test_build_model_matches_the_config():
 
 
 def test_build_model_overrides_and_rejects_unknown(tmp_path):
-    model, _ = small_model("rnn.yml", learning_rate=3e-4)
+    model, _ = small_model("sb3_loss/rnn.yml", learning_rate=3e-4)
     assert isinstance(model.policy, RNNPolicy)
     assert model.lr_schedule(1.0) == 3e-4
     with pytest.raises(ValueError, match="unknown hyperparameter 'learning_rat' \\(did you mean 'learning_rate'"):
@@ -343,7 +347,7 @@ def trained_run(tmp_path_factory) -> tuple[Path, Path]:
     """rl_zoo3.train on GridNavi-v0 with the RNN+HN config (small networks, 2 rollouts); (working dir, model zip)."""
     workdir = tmp_path_factory.mktemp("zoo")
     params = ["-n", "1920", "-params", f"policy_kwargs:{SMALL_POLICY_KWARGS}"]
-    return workdir, train_through_zoo(workdir, "rl_zoo3.train", "ppo_lstm", "rnn_hn.yml", params)
+    return workdir, train_through_zoo(workdir, "rl_zoo3.train", "ppo_lstm", "sb3_loss/rnn_hn.yml", params)
 
 
 def test_envs_importable_outside_the_repository(tmp_path):
@@ -448,7 +452,8 @@ def test_build_model_writes_the_zoo_run_folder_only_when_asked(tmp_path, monkeyp
 def test_build_model_is_what_the_zoo_command_line_trains(trained_run):
     # One source of truth: the same entry, seed and overrides give the model rl_zoo3.train trained, bit for bit.
     _, model_path = trained_run
-    model, callbacks = build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", seed=1, policy_kwargs=SMALL_POLICY_KWARGS)
+    conf = CONFIG_DIR / "sb3_loss" / "rnn_hn.yml"
+    model, callbacks = build_model(conf, "GridNavi-v0", seed=1, policy_kwargs=SMALL_POLICY_KWARGS)
     model.learn(1920, callback=callbacks)
     trained = RecurrentPPO.load(model_path, device="cpu").policy.state_dict()
     for name, value in model.policy.state_dict().items():
@@ -471,7 +476,7 @@ def test_every_zoo_entry_loads_and_builds_its_policy(conf):
         entries = yaml.safe_load(file)
     built = {}
     for env_id in entries:
-        algo = CONFIG_ALGOS.get(conf.split("/")[-1], "ppo_lstm")
+        algo = CONFIG_ALGOS.get(conf, CONFIG_ALGOS.get(conf.split("/")[-1], "ppo_lstm"))
         hyperparams = load_hyperparams(CONFIG_DIR / conf, env_id, algo)
         assert env_id in gym.registry, env_id
         manager = ExperimentManager(None, algo, env_id, "", config=str(CONFIG_DIR / conf), verbose=0)
@@ -544,9 +549,9 @@ def test_launcher_trains_vi_hn_with_its_vae_settings_and_the_evaluator_loads_it(
 
 
 def test_merged_policy_kwargs_keep_the_entrys_and_add_or_replace_keys():
-    entry = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0")
+    entry = load_hyperparams(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0")
     merged = merge_policy_kwargs(entry["policy_kwargs"], {"hypernet_mode": "materialised", "reward_embedding_dim": 4})
-    model, _ = build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=merged)
+    model, _ = build_model(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=merged)
     assert model.policy.mlp_extractor.actor.layers[0].mode == "materialised"  # added
     assert model.policy.lstm_actor.reward_embedding[0].out_features == 4  # replaced
     assert model.policy.lstm_actor.action_embedding is None  # kept: the entry's action_embedding_dim=0

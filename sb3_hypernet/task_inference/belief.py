@@ -112,8 +112,8 @@ def grid_cells(space: spaces.Space) -> tuple[np.ndarray, np.ndarray]:
 
 def choose_steps(valid: th.Tensor, n_samples: int | None) -> tuple[th.Tensor, th.Tensor]:
     """Indices of steps to use per row of ``valid`` (B, L) and whether each is a real step: every step, or
-    ``n_samples`` real steps per row drawn without replacement (VariBAD's subsampling of ELBO and
-    reconstruction terms, for long meta-episodes)."""
+    ``n_samples`` real steps per row drawn without replacement (VariBAD's subsampling of ELBO terms for meta-episodes
+    of different lengths, for long meta-episodes)."""
     n_rows, length = valid.shape
     if n_samples is None or n_samples >= length:
         index = th.arange(length, device=valid.device).expand(n_rows, length)
@@ -178,16 +178,15 @@ class TransitionDecoder(nn.Module):
         return th.cat(parts, dim=-1) if parts else None
 
     def forward_pairs(self, z: th.Tensor, embedded: th.Tensor | None) -> th.Tensor:
-        """Every latent against every transition: (B, E, K, out) from latents (B, E, latent_dim) and embedded
-        transitions (B, K, width). The first layer is linear in ``[z, inputs]``, so it is applied to the latents
-        and to the transitions apart and the two summed per pair: the pairs never hold the inputs themselves."""
+        """Latents against transitions: (B, E, K, out) from latents (B, E, latent_dim) and embedded transitions
+        (B, 1, K, width) shared by every latent, or (B, E, K, width) of each latent's own. The first layer is linear
+        in ``[z, inputs]``, so it is applied to the latents and to the transitions apart and the two summed per pair:
+        the pairs never hold the inputs themselves."""
         first = self.net[0]
         latent_weight, input_weight = first.weight.split([self.latent_dim, first.in_features - self.latent_dim], 1)
         from_latents = (z @ latent_weight.T)[:, :, None]
         from_transitions = first.bias if embedded is None else embedded @ input_weight.T + first.bias
-        if from_transitions.dim() == 1:
-            return self.net[1:](from_latents + from_transitions)
-        return self.net[1:](from_latents + from_transitions[:, None])
+        return self.net[1:](from_latents + from_transitions)
 
 
 class BeliefPolicy(MetaRecurrentPolicy):
@@ -213,7 +212,8 @@ class BeliefPolicy(MetaRecurrentPolicy):
     :param reward_loss_weight: weight of the reward reconstruction
     :param state_loss_weight: weight of the state reconstruction
     :param n_elbo_samples: ELBO terms (latents) per meta-episode, drawn at random; None: all (VariBAD: 50 on MuJoCo)
-    :param n_decode_samples: reconstruction terms per latent, drawn at random; None: all (VariBAD: 50 on MuJoCo)
+    :param n_decode_samples: reconstruction terms per latent, each latent's own draw with replacement; None: all
+        (VariBAD: 50 on MuJoCo)
     :param latent_embedding_dim: size of ``phi`` (25; 10 on Ant-Dir)
     :param kwargs: everything :class:`~sb3_hypernet.MetaRecurrentPolicy` and the head take
     """
@@ -387,18 +387,32 @@ class BeliefPolicy(MetaRecurrentPolicy):
         }
         steps = th.arange(n_latents, device=latent.device)
         elbo_index, elbo_real = choose_steps(steps <= lengths[:, None], config["n_elbo_samples"])
-        decode_index, decode_real = choose_steps(steps[:-1] < lengths[:, None], config["n_decode_samples"])
-        pair_real = (elbo_real[:, :, None] & decode_real[:, None, :]).float()
         z_elbo = gather_steps(z, elbo_index)
-        chosen = {name: gather_steps(value, decode_index) for name, value in transitions.items()}
+        n_decode = config["n_decode_samples"]
+        if n_decode is None:  # every latent decodes every transition: one set of transitions serves them all
+            decode_index, decode_real = choose_steps(steps[:-1] < lengths[:, None], None)
+            pair_real = (elbo_real[:, :, None] & decode_real[:, None, :]).float()
+
+            def pick(values: th.Tensor) -> th.Tensor:  # (B, K, ...), read as (B, 1, K, ...) against the latents
+                return gather_steps(values, decode_index).unsqueeze(1)
+
+        else:  # as the reference: per latent, its own draw of transitions, with replacement, among the real ones
+            n_elbo = elbo_index.shape[1]
+            draws = th.rand(n_episodes, n_elbo, n_decode, device=latent.device) * lengths[:, None, None]
+            decode_index = draws.long().clamp(max=n_latents - 2).flatten(1)
+            pair_real = elbo_real[:, :, None].expand(-1, -1, n_decode).float()
+
+            def pick(values: th.Tensor) -> th.Tensor:  # (B, E, K, ...)
+                return gather_steps(values, decode_index).reshape(n_episodes, n_elbo, n_decode, *values.shape[2:])
+
+        chosen = {name: pick(value) for name, value in transitions.items()}
 
         losses: dict[str, th.Tensor] = {}
         if config["decode_reward"]:
-            rewards = gather_steps(batch["reward"].to(latent.device).float(), decode_index)[:, None]
+            rewards = pick(batch["reward"].to(latent.device).float())
             if config["reward_decoder"] == "cell_bernoulli":
                 logits = self.reward_decoder(z_elbo)  # (B, E, cells)
-                cells = self.grid_cell(batch["next_state"].to(latent.device))
-                cells = gather_steps(cells, decode_index)[:, None].expand(-1, z_elbo.shape[1], -1)
+                cells = pick(self.grid_cell(batch["next_state"].to(latent.device))).expand(-1, z_elbo.shape[1], -1)
                 target = (rewards == config["goal_reward"]).float().expand_as(cells)
                 error = F.binary_cross_entropy_with_logits(logits.gather(2, cells), target, reduction="none")
             else:
@@ -408,7 +422,7 @@ class BeliefPolicy(MetaRecurrentPolicy):
         if config["decode_state"]:
             decoder = self.state_decoder
             predicted = decoder.forward_pairs(z_elbo, decoder.embed(chosen))
-            error = (predicted - chosen["next_state"][:, None]).pow(2).mean(-1)
+            error = (predicted - chosen["next_state"]).pow(2).mean(-1)
             losses["state_reconstruction"] = config["state_loss_weight"] * (error * pair_real).sum((1, 2)).mean()
 
         # Prior of each latent: the posterior before it; N(0, I) before the first. Summed over the batch, as the

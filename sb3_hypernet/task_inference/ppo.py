@@ -109,10 +109,10 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param vae_batch_size: meta-episodes per VAE step (default 10; 25 on the Grid-Worlds, as VariBAD)
     :param vae_updates: VAE steps after each PPO update (default 1; 3 on the Grid-Worlds, as VariBAD). The VAE
         sees 10 meta-episodes per update on MuJoCo and 75 on the grids, where PPO collects 16 per update.
-    :param encoder_learning_rate: end-to-end policies (RNN, RNN+S, RNN+HN, FiLM): step the trajectory encoder with
-        an Adam of its own (eps 1e-8) at this fixed learning rate instead of the policy's optimiser, as the reference
-        does (its RL2-style models train the encoder on the RL loss with the VAE's optimiser at ``lr_vae`` = 1e-3,
-        whatever the policy's tuned learning rate). None: the encoder is in the policy's optimiser (SB3's way)
+    :param separate_encoder_optimizer: end-to-end policies (RNN, RNN+S, RNN+HN, FiLM): step the trajectory encoder
+        with an Adam of its own (eps 1e-8; the policy's learning rate and schedule), as the reference does: its
+        RL2-style models train the encoder on the RL loss with the VAE's optimiser, whose learning rate is the
+        policy's when the decoder is disabled. False: the encoder is in the policy's optimiser (SB3's way)
     :param advantage_normalization: ``"minibatch"`` (SB3: each minibatch's advantages normalised by its own mean and
         std) or ``"batch"`` (the reference: the whole rollout's, with std + 1e-5, once per update); only with
         ``normalize_advantage=True``
@@ -129,7 +129,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         value_loss: str = "mse",
         clip_grad_per_module: bool = False,
         inference_learning_rate: float = 1e-3,
-        encoder_learning_rate: float | None = None,
+        separate_encoder_optimizer: bool = False,
         advantage_normalization: str = "minibatch",
         precollect_frames: int = 0,
         pretrain_updates: int = 0,
@@ -146,16 +146,12 @@ class MetaRecurrentPPO(RecurrentPPO):
                 f"advantage_normalization must be one of {', '.join(map(repr, ADVANTAGE_NORMALIZATIONS))}, got "
                 f"{advantage_normalization!r}"
             )
-        if encoder_learning_rate is not None and not (
-            isinstance(encoder_learning_rate, (int, float)) and encoder_learning_rate > 0
-        ):
-            raise ValueError(f"encoder_learning_rate must be a number > 0 or None, got {encoder_learning_rate!r}")
         if isinstance(precollect_frames, bool) or not isinstance(precollect_frames, int) or precollect_frames < 0:
             raise ValueError(f"precollect_frames must be an integer >= 0, got {precollect_frames!r}")
         self.value_loss = value_loss
         self.clip_grad_per_module = bool(clip_grad_per_module)
         self.inference_learning_rate = float(inference_learning_rate)
-        self.encoder_learning_rate = None if encoder_learning_rate is None else float(encoder_learning_rate)
+        self.separate_encoder_optimizer = bool(separate_encoder_optimizer)
         self.advantage_normalization = advantage_normalization
         self.precollect_frames = precollect_frames
         if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:
@@ -180,14 +176,16 @@ class MetaRecurrentPPO(RecurrentPPO):
         self._setup_meta_episode_buffer()
         inference = self._inference_parameters()
         learning_rate = self.inference_learning_rate
-        if self.encoder_learning_rate is not None:
+        if self.separate_encoder_optimizer:
             if not getattr(self.policy, "end_to_end", False):
                 raise ValueError(
-                    f"encoder_learning_rate is for the end-to-end policies (RNN, RNN+S, RNN+HN, FiLM), whose encoder "
-                    f"the RL loss trains; {type(self.policy).__name__} trains its encoder at inference_learning_rate"
+                    f"separate_encoder_optimizer is for the end-to-end policies (RNN, RNN+S, RNN+HN, FiLM), whose "
+                    f"encoder the RL loss trains; {type(self.policy).__name__} trains its encoder on its own optimiser "
+                    "already (inference_learning_rate)"
                 )
-            self.policy.optimize_encoder_apart(self.lr_schedule(1))
-            inference, learning_rate = self.policy.encoder_parameters(), self.encoder_learning_rate
+            learning_rate = self.lr_schedule(1)
+            self.policy.optimize_encoder_apart(learning_rate)
+            inference = self.policy.encoder_parameters()
         if inference:
             self.inference_optimizer = th.optim.Adam(inference, lr=learning_rate, eps=1e-8)
         if self.pretrain_updates:
@@ -372,7 +370,10 @@ class MetaRecurrentPPO(RecurrentPPO):
             advantages = self.rollout_buffer.advantages
             self.rollout_buffer.advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-5)
         self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
+        optimizers = [self.policy.optimizer]
+        if self.separate_encoder_optimizer:  # differs: the end-to-end encoder's own optimiser follows the schedule
+            optimizers.append(self.inference_optimizer)
+        self._update_learning_rate(optimizers)
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(self._current_progress_remaining)
         logged_steps: dict[str, list[th.Tensor]] = defaultdict(list)
