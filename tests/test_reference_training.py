@@ -198,8 +198,8 @@ def test_no_update_before_the_precollected_frames():
 
 
 def test_the_end_to_end_encoder_steps_on_its_own_adam_at_the_policys_learning_rate(tmp_path):
-    model = make(RNNHNPolicy, separate_encoder_optimizer=True, learning_rate=lambda progress: 3e-4 * (0.5 + 0.5 * progress),
-                 clip_grad_per_module=True)  # fmt: skip
+    schedule = lambda progress: 3e-4 * (0.5 + 0.5 * progress)  # noqa: E731
+    model = make(RNNHNPolicy, separate_encoder_optimizer=True, learning_rate=schedule, clip_grad_per_module=True)
     encoder = {id(p) for p in model.policy.lstm_actor.parameters()}
     in_policy = {id(p) for group in model.policy.optimizer.param_groups for p in group["params"]}
     assert not encoder & in_policy

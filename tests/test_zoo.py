@@ -154,7 +154,9 @@ def test_config_entries_have_the_mcls_settings(conf, env_id):
     assert float(hp["learning_rate"][len("lin_") :]) == grid["learning_rate"]  # the method's Grid-World rate
     policy_kwargs = evaluated(hp["policy_kwargs"])
     assert policy_kwargs["optimizer_kwargs"]["eps"] == 1e-5
-    assert policy_kwargs["reward_embedding_dim"] == 8 and "action_embedding_dim" not in policy_kwargs
+    # Actions in 8 units as the reference's args_MCLS_varibad.py; the SB3-loss files keep the default 16.
+    assert policy_kwargs["reward_embedding_dim"] == 8
+    assert policy_kwargs.get("action_embedding_dim", 16) == (16 if conf.startswith("sb3_loss/") else 8)
     assert get_class_by_name(hp["policy"]) is CONFIGS[conf]
 
 
@@ -162,7 +164,7 @@ def test_config_entries_have_the_mcls_settings(conf, env_id):
 def test_the_end_to_end_task_inference_config_is_rnn_hn_with_the_auxiliary_weight(env_id):
     """Appendix 8.3's combination: rnn_hn.yml's entry plus the weight and the task entry it needs."""
     combined = load_hyperparams(CONFIG_DIR / "rnn_hn_task_inference.yml", env_id, "meta_ppo_lstm")
-    plain = load_hyperparams(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", env_id, "ppo_lstm")
+    plain = load_hyperparams(CONFIG_DIR / "rnn_hn.yml", env_id, "meta_ppo_lstm")
     assert evaluated(combined.pop("policy_kwargs")) == {
         **evaluated(plain.pop("policy_kwargs")),
         "task_inference_weight": 0.1,
@@ -185,8 +187,10 @@ def test_vi_configs_have_varibads_vae_settings_and_no_task_labels(conf):
         ), env_id
         assert "env_kwargs" not in hp, env_id  # VariBAD reads no task labels
         policy_kwargs = evaluated(hp["policy_kwargs"])
-        assert policy_kwargs["kl_weight"] == (1.0 if grid else 0.1), env_id
-        assert policy_kwargs.get("decode_state", False) == (env_id == "WalkerRandParams-v0"), env_id
+        walker = env_id == "WalkerRandParams-v0"  # the reference's Walker VAE: states only, KL weight 1
+        assert policy_kwargs["kl_weight"] == (1.0 if grid or walker else 0.1), env_id
+        assert policy_kwargs.get("decode_state", False) == walker, env_id
+        assert policy_kwargs.get("decode_reward", True) == (not walker), env_id
 
 
 @pytest.mark.parametrize(
@@ -511,7 +515,8 @@ SMALL_TI_POLICY_KWARGS = SMALL_POLICY_KWARGS.replace(
 def meta_run(tmp_path_factory) -> tuple[Path, Path]:
     """python -m sb3_hypernet.train with TI Naive on GridNavi-v0 (small networks, 2 envs, 2 rollouts)."""
     workdir = tmp_path_factory.mktemp("meta_zoo")
-    params = ["-n", "240", "-params", f"policy_kwargs:{SMALL_TI_POLICY_KWARGS}", "n_envs:2"]
+    # No precollection, so that 240 frames train the VAE too.
+    params = ["-n", "240", "-params", f"policy_kwargs:{SMALL_TI_POLICY_KWARGS}", "n_envs:2", "precollect_frames:0"]
     return workdir, train_through_zoo(workdir, "sb3_hypernet.train", "meta_ppo_lstm", "ti_naive.yml", params)
 
 
@@ -535,7 +540,7 @@ def test_launcher_trains_vi_hn_with_its_vae_settings_and_the_evaluator_loads_it(
     kwargs = SMALL_POLICY_KWARGS.replace(
         "reward_embedding_dim=8, ", "reward_embedding_dim=8, reward_decoder_layers=[8], "
     )
-    params = ["-n", "240", "-params", f"policy_kwargs:{kwargs}", "n_envs:2", "vae_batch_size:3"]
+    params = ["-n", "240", "-params", f"policy_kwargs:{kwargs}", "n_envs:2", "vae_batch_size:3", "precollect_frames:0"]
     model_path = train_through_zoo(tmp_path, "sb3_hypernet.train", "meta_ppo_lstm", "vi_hn.yml", params)
     model = load_meta_model(model_path, device="cpu")
     assert type(model) is MetaRecurrentPPO and type(model.policy) is VIHNPolicy

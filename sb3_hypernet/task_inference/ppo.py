@@ -78,6 +78,10 @@ class MetaRecurrentPPO(RecurrentPPO):
       ``inference_learning_rate``, the rest by the policy's optimiser. Which loss reaches which parameters is the
       policy's business (its stop-gradients); the algorithm only sums, steps and logs.
     - ``value_loss="huber_clipped"``: :func:`clipped_huber_value_loss` instead of SB3's squared error;
+    - ``separate_encoder_optimizer=True`` (end-to-end policies): the trajectory encoder on its own Adam (eps 1e-8)
+      at the policy's learning rate, as the reference's RL2-style models;
+    - ``advantage_normalization="batch"``: advantages normalised over the whole rollout once per update;
+    - ``precollect_frames=N``: no update, PPO's or the VAE's, before N frames;
     - ``clip_grad_per_module=True``: the gradient norm of each of the policy's
       :meth:`~sb3_hypernet.MetaRecurrentPolicy.gradient_groups` (encoder, actor-critic) is clipped to
       ``max_grad_norm`` separately instead of one global norm.
