@@ -17,6 +17,7 @@ curve is printed below the table.
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,6 +70,10 @@ parser.add_argument(
     help="save every run's model at its checkpoints under this folder, and resume an unfinished run from its last "
     "one (a killed comparison loses at most one checkpoint interval per run)",
 )
+parser.add_argument("--report-only", action="store_true", help="train nothing: report what --out holds")
+parser.add_argument("--previous", default=None, help="earlier results (JSON lines) to show beside, at their frames")
+parser.add_argument("--table", default=None, help="also write the table as Markdown here")
+parser.add_argument("--figure", default=None, help="adaptation curves beside the Bayes-optimal one (PNG)")
 args = parser.parse_args()
 
 out = Path(args.out)
@@ -96,12 +101,26 @@ for label in args.methods:
             arguments += ["--hyperparams", *overrides]
         runs.append(arguments)
 print(f"{len(runs)} runs to do ({len(finished)} already in {out})", flush=True)
-codes = run_learning(runs, args.jobs, out)
+codes = [] if args.report_only else run_learning(runs, args.jobs, out)
 
 finals: dict[str, dict[int, dict]] = defaultdict(dict)
 for record in final_records(out, args.frames):
     if record.get("env") == args.env and record["method"] in args.methods:
         finals[record["method"]][record["seed"]] = record
+previous: dict[str, list[float]] = defaultdict(list)
+previous_frames: dict[str, int] = {}
+if args.previous:  # each earlier run's last record
+    last: dict[tuple[str, int], dict] = {}
+    for line in Path(args.previous).read_text().splitlines():
+        record = json.loads(line)
+        if record.get("env") == args.env:
+            key = (record["method"], record["seed"])
+            if key not in last or record["frames"] >= last[key]["frames"]:
+                last[key] = record
+    for (method, _), record in last.items():
+        previous[method].append(record["meta_return"]["mean"])
+        previous_frames[method] = record["frames"]
+rows: list[tuple[str, float, float, float, list[float], list[float], str]] = []
 print(f"\n{args.env}, {int(args.frames)} frames per run, seeds {args.seeds}; results in {out}")
 print(f"{'method':<30}{'return':>8}  {'68% CI over seeds':<18}  {'per seed':<24} adaptation curve (inner episodes)")
 for label in args.methods:
@@ -115,6 +134,7 @@ for label in args.methods:
     curve = np.mean([[s["mean"] for s in r["inner_returns"]] for r in runs_done.values() if not r.get("diverged")], 0)
     per_seed = " ".join(f"{v:.2f}" for v in values)
     diverged = sum(1 for r in runs_done.values() if r.get("diverged"))
+    rows.append((name, float(np.mean(values)), low, high, values, curve.tolist(), label))
     print(
         f"{name:<30}{np.mean(values):>8.2f}  [{low:6.2f}, {high:6.2f}]    {per_seed:<24} "
         f"{' '.join(f'{v:.2f}' for v in curve)}" + (f"  ({diverged} diverged)" if diverged else "")
@@ -122,5 +142,48 @@ for label in args.methods:
 if args.env in BAYES_OPTIMAL:
     optimal = BAYES_OPTIMAL[args.env]
     print(f"{'Bayes-optimal':<30}{sum(optimal):>8.2f}  {'':<18}    {'':<24} {' '.join(f'{v:.2f}' for v in optimal)}")
+if args.table:
+    header = (
+        f"# {args.env}: the task-inference comparison, {args.frames:g} frames per run\n\n"
+        f"`python benchmarks/task_inference_comparison.py --methods {' '.join(args.methods)} --frames {args.frames:g} "
+        f"--seeds {' '.join(map(str, args.seeds))} --out {args.out}`\n\n"
+        "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI over "
+        "seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "
+        "last result in the earlier file (its frames)" + (f", `{args.previous}`" if args.previous else "") + ".\n\n"
+        "| method | return | 68% CI | per seed | adaptation curve | earlier |\n|---|---|---|---|---|---|\n"
+    )
+    body = ""
+    for name, mean, low, high, values, curve, label in rows:
+        earlier = (
+            f"{np.mean(previous[label]):.2f} ({previous_frames[label]} frames, {len(previous[label])} seeds)"
+            if label in previous
+            else "-"
+        )
+        body += (
+            f"| {name} | {mean:.2f} | [{low:.2f}, {high:.2f}] | {' '.join(f'{v:.2f}' for v in values)} | "
+            f"{' '.join(f'{v:.2f}' for v in curve)} | {earlier} |\n"
+        )
+    if args.env in BAYES_OPTIMAL:
+        optimal = BAYES_OPTIMAL[args.env]
+        body += f"| Bayes-optimal | {sum(optimal):.2f} | | | {' '.join(f'{v:.2f}' for v in optimal)} | |\n"
+    Path(args.table).write_text(header + body)
+if args.figure and rows:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(6, 4))
+    for name, _, _, _, _, curve, _ in rows:
+        axis.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
+    if args.env in BAYES_OPTIMAL:
+        optimal = BAYES_OPTIMAL[args.env]
+        axis.plot(range(1, len(optimal) + 1), optimal, "k--", label="Bayes-optimal")
+    axis.set_xlabel("inner episode")
+    axis.set_ylabel("mean return")
+    axis.set_title(f"{args.env}, {args.frames:g} frames, seeds {', '.join(map(str, args.seeds))}")
+    axis.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.figure, dpi=120)
 if any(codes):
     print(f"{sum(1 for c in codes if c)} run(s) exited with an error (diverged runs exit with 1)")
