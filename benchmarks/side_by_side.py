@@ -61,7 +61,8 @@ def main() -> None:
     pairs = [tuple(pair.split("=", 1)) for pair in args.pair]
     lines = [
         f"{args.env}: mean deterministic meta-episode return over seeds {args.seeds} (min .. max over seeds; n = seeds "
-        "reached); each side evaluates its models on sampled tasks of its own env (100 by default), deterministic actions.",
+        "reached); each side evaluates its models on sampled tasks of its own env (100 by default), deterministic "
+        "actions.",
         "",
         "| method (ours / reference) | frames | ours | n | reference | n |",
         "|---|---|---|---|---|---|",
