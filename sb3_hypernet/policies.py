@@ -451,17 +451,24 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         lstm_states: RNNStates,
         episode_starts: th.Tensor,
         mask: th.Tensor,
+        select: th.Tensor | None = None,
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         """:meth:`evaluate_actions` and the policy's auxiliary losses from the same pass, by name.
 
         ``mask`` is True on real steps and False on the padding of RecurrentPPO's sequences; auxiliary losses
         average over real steps only. The end-to-end policies have none unless ``task_inference_weight > 0``
         (``task_inference``, appendix 8.3); task-inference policies add theirs, and
-        :class:`~sb3_hypernet.MetaRecurrentPPO` adds every term to the PPO loss and logs it.
+        :class:`~sb3_hypernet.MetaRecurrentPPO` adds every term to the PPO loss and logs it. With ``select`` (step
+        indices) the GRU runs over the whole sequences but the head only on those steps, whose values,
+        log-probabilities and entropies are returned, in that order.
         """
         features, latent, _ = self._encode_latent(obs, lstm_states.pi, episode_starts)
+        auxiliary = self.auxiliary_losses(obs, latent, lstm_states.pi, episode_starts, mask)
+        if select is not None:
+            obs = {key: value[select] for key, value in obs.items()} if isinstance(obs, dict) else obs[select]
+            features, latent, actions = features[select], latent[select], actions[select]
         values, log_prob, entropy = self._evaluate_head(self._head_inputs(obs, features, latent), actions)
-        return values, log_prob, entropy, self.auxiliary_losses(obs, latent, lstm_states.pi, episode_starts, mask)
+        return values, log_prob, entropy, auxiliary
 
     def auxiliary_losses(
         self,

@@ -218,3 +218,29 @@ def test_the_end_to_end_encoder_steps_on_its_own_adam_at_the_policys_learning_ra
     loaded.learn(120)
     with pytest.raises(ValueError, match="separate_encoder_optimizer is for the end-to-end policies"):
         make(TINaivePolicy, separate_encoder_optimizer=True)
+
+
+def test_step_minibatches_cover_the_rollout_once_mix_sequences_and_equal_the_masked_loss():
+    model = make(RNNHNPolicy, minibatch_sampling="steps", advantage_normalization="batch", value_loss="huber_clipped")
+    model.learn(120)  # the buffer keeps the last rollout: 2 envs x 60 steps, minibatches of 40 steps
+    model.policy.set_training_mode(True)
+    minibatches = list(model._minibatches())
+    (batch, _), length = minibatches[0], model.rollout_buffer.buffer_size
+    selections = [select for _, select in minibatches]
+    assert [len(select) for select in selections] == [40, 40, 40]
+    real = th.nonzero(batch.mask > 1e-8).flatten()
+    assert th.equal(th.cat(selections).sort().values, real)  # every real step once per epoch
+    n_steps = batch.mask.shape[0] // batch.lstm_states.pi[0].shape[1]  # padded sequence length
+    assert all(len(set((select // n_steps).tolist())) > 1 for select in selections)  # steps of several sequences
+    assert n_steps <= length
+    select = selections[0]
+    th.manual_seed(0)
+    loss, logged, _ = model._minibatch_loss(batch, 0.05, None, select)
+    only = th.zeros_like(batch.mask).index_fill_(0, select, 1.0)
+    th.manual_seed(0)
+    masked, masked_logged, _ = model._minibatch_loss(batch._replace(mask=only), 0.05, None)  # the head on every step
+    assert loss.item() == pytest.approx(masked.item(), rel=1e-5)
+    for name in ("policy_gradient_loss", "value_loss", "entropy_loss"):
+        assert logged[name].item() == pytest.approx(masked_logged[name].item(), rel=1e-5), name
+    with pytest.raises(ValueError, match="minibatch_sampling must be one of"):
+        make(RNNHNPolicy, minibatch_sampling="random")

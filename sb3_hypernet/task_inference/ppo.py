@@ -28,6 +28,10 @@ from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, M
 VALUE_LOSSES = ("mse", "huber_clipped")
 #: Where advantages are normalised: per minibatch (SB3) or over the whole rollout (the reference).
 ADVANTAGE_NORMALIZATIONS = ("minibatch", "batch")
+#: The per-step fields of a minibatch that the loss reads past the policy's evaluation.
+_PER_STEP = ("advantages", "old_log_prob", "old_values", "returns")
+#: What a minibatch is: whole sequences (RecurrentPPO) or steps drawn from the whole rollout (the reference).
+MINIBATCH_SAMPLINGS = ("sequences", "steps")
 #: VAE settings when a policy trains on whole meta-episodes and none are given: VariBAD's MuJoCo configuration
 #: (Zintgraf et al. 2020, its published config files): 10,000 meta-episodes kept, 10 per VAE step, 1 VAE step per
 #: PPO update. Its Grid-World configuration (100,000, 25, 3) is in the zoo entries.
@@ -82,6 +86,8 @@ class MetaRecurrentPPO(RecurrentPPO):
       at the policy's learning rate, as the reference's RL2-style models;
     - ``advantage_normalization="batch"``: advantages normalised over the whole rollout once per update;
     - ``precollect_frames=N``: no update, PPO's or the VAE's, before N frames;
+    - ``minibatch_sampling="steps"``: minibatches of steps drawn from the whole rollout, the GRU re-run over all of
+      it for each, as the reference's PPO;
     - ``clip_grad_per_module=True``: the gradient norm of each of the policy's
       :meth:`~sb3_hypernet.MetaRecurrentPolicy.gradient_groups` (encoder, actor-critic) is clipped to
       ``max_grad_norm`` separately instead of one global norm.
@@ -120,6 +126,10 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param advantage_normalization: ``"minibatch"`` (SB3: each minibatch's advantages normalised by its own mean and
         std) or ``"batch"`` (the reference: the whole rollout's, with std + 1e-5, once per update); only with
         ``normalize_advantage=True``
+    :param minibatch_sampling: ``"sequences"`` (RecurrentPPO: a minibatch is ``batch_size`` steps of whole
+        sequences, so with 16 envs of 60-step meta-episodes and 4 minibatches each holds 4 envs' tasks) or ``"steps"``
+        (the reference's ``feed_forward_generator``: every minibatch re-runs the GRU over the whole rollout and takes
+        ``batch_size`` steps drawn at random from every env; the head runs on those steps only)
     :param precollect_frames: frames collected before the first update, PPO's and the VAE's (the reference's
         ``precollect_len``, 5000 for the VariBAD-based models and RNN, RNN+S); the frames count against
         ``total_timesteps``
@@ -135,6 +145,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         inference_learning_rate: float = 1e-3,
         separate_encoder_optimizer: bool = False,
         advantage_normalization: str = "minibatch",
+        minibatch_sampling: str = "sequences",
         precollect_frames: int = 0,
         pretrain_updates: int = 0,
         vae_buffer_size: int | None = None,
@@ -150,6 +161,11 @@ class MetaRecurrentPPO(RecurrentPPO):
                 f"advantage_normalization must be one of {', '.join(map(repr, ADVANTAGE_NORMALIZATIONS))}, got "
                 f"{advantage_normalization!r}"
             )
+        if minibatch_sampling not in MINIBATCH_SAMPLINGS:
+            raise ValueError(
+                f"minibatch_sampling must be one of {', '.join(map(repr, MINIBATCH_SAMPLINGS))}, got "
+                f"{minibatch_sampling!r}"
+            )
         if isinstance(precollect_frames, bool) or not isinstance(precollect_frames, int) or precollect_frames < 0:
             raise ValueError(f"precollect_frames must be an integer >= 0, got {precollect_frames!r}")
         self.value_loss = value_loss
@@ -157,6 +173,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         self.inference_learning_rate = float(inference_learning_rate)
         self.separate_encoder_optimizer = bool(separate_encoder_optimizer)
         self.advantage_normalization = advantage_normalization
+        self.minibatch_sampling = minibatch_sampling
         self.precollect_frames = precollect_frames
         if isinstance(pretrain_updates, bool) or not isinstance(pretrain_updates, int) or pretrain_updates < 0:
             raise ValueError(f"pretrain_updates must be an integer >= 0, got {pretrain_updates!r}")
@@ -172,6 +189,11 @@ class MetaRecurrentPPO(RecurrentPPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._use_sequence_buffer()
+        if self.minibatch_sampling == "steps" and not hasattr(self.policy, "evaluate_actions_and_losses"):
+            raise ValueError(
+                f"minibatch_sampling='steps' needs an sb3_hypernet policy (evaluate_actions_and_losses with select); "
+                f"{type(self.policy).__name__} has none"
+            )
         if self.clip_grad_per_module and not hasattr(self.policy, "gradient_groups"):
             raise ValueError(
                 f"clip_grad_per_module needs a policy with gradient_groups() (an sb3_hypernet policy); "
@@ -273,18 +295,42 @@ class MetaRecurrentPPO(RecurrentPPO):
             state_dicts = [*state_dicts, "inference_optimizer"]
         return state_dicts, variables
 
+    def _minibatches(self) -> Any:
+        """(batch, selected steps or None) per minibatch of an epoch: RecurrentPPO's sequence minibatches, or, with
+        ``minibatch_sampling="steps"``, the whole rollout each time with ``batch_size`` of its real steps drawn
+        without replacement (the reference's random steps across every env)."""
+        if self.minibatch_sampling == "sequences":
+            for batch in self.rollout_buffer.get(self.batch_size):
+                yield batch, None
+            return
+        (batch,) = self.rollout_buffer.get(self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs)
+        real = th.nonzero(batch.mask > 1e-8).flatten()
+        for select in real[th.randperm(len(real), device=real.device)].split(self.batch_size):
+            yield batch, select
+
     def _minibatch_loss(
-        self, batch: RecurrentDictRolloutBufferSamples, clip_range: float, clip_range_vf: float | None
+        self,
+        batch: RecurrentDictRolloutBufferSamples,
+        clip_range: float,
+        clip_range_vf: float | None,
+        select: th.Tensor | None = None,
     ) -> tuple[th.Tensor, dict[str, th.Tensor], th.Tensor]:
         """RecurrentPPO's loss on a minibatch (with this class's value loss and auxiliary terms), its logged
         terms, and the approximate KL divergence for early stopping; the last two as detached tensors, so that a
         minibatch waits on the device only when ``target_kl`` needs the KL (RecurrentPPO reads each with
-        ``.item()``)."""
+        ``.item()``). With ``select``, the loss of those steps of ``batch`` only."""
         actions = batch.actions
         if isinstance(self.action_space, spaces.Discrete):
             actions = batch.actions.long().flatten()
         mask = batch.mask > 1e-8
-        if hasattr(self.policy, "evaluate_actions_and_losses"):
+        if select is not None:
+            mask = th.zeros_like(mask).index_fill_(0, select, True)  # the auxiliary losses' steps
+            values, log_prob, entropy, auxiliary = self.policy.evaluate_actions_and_losses(
+                batch.observations, actions, batch.lstm_states, batch.episode_starts, mask, select=select
+            )
+            batch = batch._replace(**{name: getattr(batch, name)[select] for name in _PER_STEP})
+            mask = th.ones_like(select, dtype=th.bool)
+        elif hasattr(self.policy, "evaluate_actions_and_losses"):
             values, log_prob, entropy, auxiliary = self.policy.evaluate_actions_and_losses(
                 batch.observations, actions, batch.lstm_states, batch.episode_starts, mask
             )
@@ -386,8 +432,8 @@ class MetaRecurrentPPO(RecurrentPPO):
         continue_training = True
         for epoch in range(self.n_epochs):
             approx_kl_divs = []
-            for batch in self.rollout_buffer.get(self.batch_size):
-                loss, logged, approx_kl_div = self._minibatch_loss(batch, clip_range, clip_range_vf)
+            for batch, select in self._minibatches():
+                loss, logged, approx_kl_div = self._minibatch_loss(batch, clip_range, clip_range_vf, select)
                 for name, value in logged.items():
                     logged_steps[name].append(value)
                 approx_kl_divs.append(approx_kl_div)
