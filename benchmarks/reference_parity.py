@@ -1,6 +1,7 @@
 """Module-level parity of our policies and losses with the authors' reference implementation (jacooba/hyper).
 
-    python benchmarks/reference_parity.py --reference PATH [--methods RNN TI++HN ...] [--out FILE]
+    python benchmarks/reference_parity.py --reference PATH [--methods RNN TI++HN ...] [--sections modules init loop]
+        [--init-seeds 30] [--out FILE]
 
 PATH is a checkout of https://github.com/jacooba/hyper (MIT; built on VariBAD). Its modules are imported from PATH at
 run time; nothing of it is copied here. What those modules import but the compared modules never use (``gym``,
@@ -27,10 +28,28 @@ VariBAD's VAE (reward, state and task reconstruction, KL, their sum, its gradien
 reference's latents and ours made comparable (shared noise, the first latent from an all-zero input), plus the
 subsampled ELBO estimators of the MuJoCo settings by their mean and spread over draws.
 
+Since our weights are copied into the reference's modules, the module comparisons cannot see how each side
+initialises its modules or trains them; two more sections do (for RNN, RNN+S, RNN+HN, TI++HN and VI+HN):
+
+- ``init``: each side's modules built fresh with its own initialisation, once per seed (``--init-seeds``, 30): per
+  parameter role, the mean and standard deviation of the entries (a hypernetwork head's weight and bias are roles of
+  their own; a one-entry parameter by its mean absolute value), the state embeddings at the reference's own state
+  width (its environment appends a done flag), and the initial functions on the batch: latent and condition
+  embedding, the spread of the action log-probabilities and the entropy, the values, and the norms of the generated
+  base-network weights and biases per layer. Two statistics are equal when their means over seeds are within
+  :data:`INIT_Z` standard errors.
+- ``loop``: on the same rewards (GridNavi-v0 meta-episodes as rollouts of 16 envs x 60 steps) and values, GAE
+  advantages and returns (our rollout buffer against the reference's OnlineStorage), the value bootstrap where a
+  meta-episode ends, the reward normalisers (SB3's VecNormalize with the zoo's settings against the reference's, on
+  four rollouts), the learning rates over the run, the gradient steps per update, and the composition of a PPO
+  epoch's minibatches (tasks per minibatch, the spread of a minibatch's mean advantage, the history each step's
+  encoder gradient reaches), over 50 draws of each side's sampler.
+
 Each line says ``equal`` (max abs difference within tolerance), or how large the difference is and which entry of
 :data:`DELIBERATE` (the table of deliberate differences, printed at the end) explains it, or ``UNEXPLAINED`` with
 where it comes from in each code base. The last line is ``parity: K of N equal, D deliberate, U unexplained``.
-With ``--out`` the report is also written as markdown. About a minute and 2.5 GB on a 2-core CPU with one thread.
+With ``--out`` the report is also written as markdown. About two and a half minutes and 2.5 GB on a 2-core CPU with
+one thread (the module comparisons about a minute and a half).
 """
 
 from __future__ import annotations
@@ -52,6 +71,10 @@ DEFAULT_METHODS = (
 )
 
 
+#: The parts of the comparison (--sections).
+SECTIONS = ("modules", "init", "loop")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line (built before the heavy imports, so that ``--help`` is quick)."""
     parser = argparse.ArgumentParser(
@@ -64,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--mujoco-meta-episodes", type=int, default=2, help="Walker meta-episodes in the batch (2 x 200 steps)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch, the zoo model and the perturbation")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="modules: our weights in the reference's modules; init: each side's own initialisation over seeds; "
+        "loop: returns, reward normalisation, minibatches and schedules of the training loop",
+    )
+    parser.add_argument(
+        "--init-seeds", type=int, default=30, help="seeds of the initialisation comparison (fresh modules per seed)"
+    )
     parser.add_argument("--out", default=None, help="also write the report as markdown to this file")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     return parser
@@ -109,6 +143,10 @@ REFERENCE_FILES = (
     "config/mujoco/args_walker_varibad.py",
     "experiment_sets/models.py",
     "experiment_sets/all_envs.py",
+    "algorithms/online_storage.py",
+    "environments/env_utils/vec_env/__init__.py",
+    "environments/env_utils/vec_env/vec_normalize.py",
+    "environments/env_utils/running_mean_std.py",
 )
 #: A name that only the reference's policy module defines (the hypernetwork heads), to tell a checkout from a folder
 #: that merely has files of the same names (e.g. VariBAD's own code base).
@@ -126,7 +164,9 @@ DELIBERATE: dict[str, str] = {
     ),
     "episode-done": (
         "our encoder reads an episode_done flag (1 on the first step of inner episodes 2..k) as one more GRU input "
-        "column; the reference's has no such input (sb3_hypernet/recurrent.py HistoryEncoder)"
+        "column; the reference's GRU input has no such column (sb3_hypernet/recurrent.py HistoryEncoder). (The "
+        "reference's own environment appends a done flag to the state instead, which the harness's 2-wide stub "
+        "leaves out: see the init line on the state width)"
     ),
     "inner-boundary": (
         "at an inner-episode boundary our wrapper shows the next episode's first state; the reference's environment "
@@ -153,6 +193,12 @@ DELIBERATE: dict[str, str] = {
         "compute_kl_loss), indexing the time axis only, so each drawn index adds the KL of every meta-episode of the "
         "batch: B times the KL it means (B = vae_batch_num_trajs, 10 on MuJoCo). Ours sums each meta-episode's own "
         "drawn terms; kl_weight times B reproduces the reference's effective weight"
+    ),
+    "minibatch-composition": (
+        "with minibatch_sampling='sequences' (RecurrentPPO's minibatches) a minibatch is batch_size consecutive steps "
+        "of whole env sequences, so it holds the steps of a few envs' tasks (5 of 16 on the grids); the reference's "
+        "feed_forward_generator draws batch_size steps at random from every env, as minibatch_sampling='steps' does "
+        "(MetaRecurrentPPO's docstring; README, Differences: recurrent minibatches)"
     ),
     "advantage-normalisation": (
         "SB3 normalises advantages per minibatch, (A - mean) / (std + 1e-8); the reference over the whole batch, "
@@ -332,9 +378,11 @@ class StubEnv:
         return cells[..., 0] * self.grid_size + cells[..., 1]
 
 
-def gridnavi_stub() -> StubEnv:
-    """The reference's GridNavi-v0 (5 x 5 cells, 15 steps per episode), as our GridNavi-v0 is."""
-    return StubEnv(spaces.Box(0.0, 4.0, (2,), np.float32), spaces.Discrete(5), 2, 15, grid_size=5)
+def gridnavi_stub(state_width: int = 2) -> StubEnv:
+    """The reference's GridNavi-v0 (5 x 5 cells, 15 steps per episode), as our GridNavi-v0 is: the state (x, y). The
+    reference's own environment shows (x, y, done flag) (``state_width=3``): its VariBadWrapper appends the inner
+    episode's done flag to the state whenever a task has several episodes (environments/wrappers.py)."""
+    return StubEnv(spaces.Box(0.0, 4.0, (state_width,), np.float32), spaces.Discrete(5), 2, 15, grid_size=5)
 
 
 #: Environments the stubbed ``gym.make`` can build, by the reference's id (only sizes and cell numbers are used);
@@ -427,6 +475,8 @@ class Reference:
     decoder: types.ModuleType
     vae: types.ModuleType
     ppo: types.ModuleType
+    online_storage: types.ModuleType
+    vec_normalize: types.ModuleType
     default_conf: types.ModuleType
     configs: dict[str, types.ModuleType]
     models: types.ModuleType
@@ -445,7 +495,18 @@ def load_reference(path: Path) -> Reference:
     sys.modules.update(stubs)
     # The reference's folders have no __init__.py (namespace packages), which any regular package of the same name
     # on sys.path would shadow: register them as packages rooted in the checkout first.
-    for package in ("models", "config", "config.gridworld", "config.mujoco", "algorithms", "experiment_sets"):
+    # ``environments`` and ``environments.env_utils`` too: the former's __init__.py registers every environment in gym's
+    # registry (which the stub has not), and only the reward normaliser below it is imported.
+    for package in (
+        "models",
+        "config",
+        "config.gridworld",
+        "config.mujoco",
+        "algorithms",
+        "experiment_sets",
+        "environments",
+        "environments.env_utils",
+    ):
         module = types.ModuleType(package)
         module.__path__ = [str(path / package.replace(".", "/"))]
         sys.modules[package] = module
@@ -461,6 +522,8 @@ def load_reference(path: Path) -> Reference:
             "utils.storage_vae",
             "vae",
             "algorithms.ppo",
+            "algorithms.online_storage",
+            "environments.env_utils.vec_env.vec_normalize",
             "config.default_conf",
             *CONFIG_MODULES,
             "experiment_sets.models",
@@ -493,6 +556,8 @@ def load_reference(path: Path) -> Reference:
         decoder=modules["models.decoder"],
         vae=modules["vae"],
         ppo=modules["algorithms.ppo"],
+        online_storage=modules["algorithms.online_storage"],
+        vec_normalize=modules["environments.env_utils.vec_env.vec_normalize"],
         default_conf=modules["config.default_conf"],
         configs={name: modules[name] for name in CONFIG_MODULES},
         models=modules["experiment_sets.models"],
@@ -1482,15 +1547,22 @@ class Pair:
         return self.ref_model.args
 
 
-def build_pair(report: Report, ref: Reference, method: str, episodes: MetaEpisodes, seed: int) -> Pair:
-    """Both models, our weights copied into the reference's through the parameter table (checked for coverage)."""
-    spec = METHODS[method]
-    model = build_our_model(spec, seed)
+def reference_model_for(
+    ref: Reference,
+    spec: MethodSpec,
+    model: Any,
+    report: Report | None = None,
+    method: str = "",
+    env: StubEnv | None = None,
+) -> tuple[argparse.Namespace, ReferenceModel]:
+    """The reference's args and modules for one of our models, with the reference's initialisation (drawn from
+    torch's global generator). The searched and tuned settings are ours: the learning rates, and the grid state
+    embedding (the reference's models.py notes 25 worked best for RNN+S and RNN+HN on the grids; its dictionaries
+    keep 256); with ``report``, the settings changed are listed there. ``env``: the reference's environment stub
+    (default: the one that mirrors ours, registered for its ``gym.make``)."""
     policy = model.policy
-    perturb_(policy, seed + 1)
-    env = reference_env(spec, model)
-    # The searched and tuned settings are ours: the learning rates, and the grid state embedding (the reference's
-    # models.py notes 25 worked best for RNN+S and RNN+HN on the grids; its dictionaries keep 256).
+    if env is None:
+        env = reference_env(spec, model)
     overrides: dict[str, Any] = {"lr_policy": policy.optimizer.param_groups[0]["lr"]}
     if model.inference_optimizer is not None and not policy.end_to_end:
         overrides["lr_vae"] = model.inference_optimizer.param_groups[0]["lr"]
@@ -1499,13 +1571,25 @@ def build_pair(report: Report, ref: Reference, method: str, episodes: MetaEpisod
         overrides["policy_state_embedding_dim"] = state_embedding[0].out_features
     config = ref.configs[spec.ref_config]
     args = reference_args(ref, config, spec.ref_set, spec.ref_model, overrides, env)
-    own = reference_args(ref, config, spec.ref_set, spec.ref_model, {}, env)
-    changed = [
-        f"{key} {getattr(own, key)!r} -> {value!r}" for key, value in overrides.items() if getattr(own, key) != value
-    ]
-    if changed:
-        report.settings.append(f"{method}: {', '.join(changed)}")
-    ref_model = build_reference_model(ref, args, env)
+    if report is not None:
+        own = reference_args(ref, config, spec.ref_set, spec.ref_model, {}, env)
+        changed = [
+            f"{key} {getattr(own, key)!r} -> {value!r}"
+            for key, value in overrides.items()
+            if getattr(own, key) != value
+        ]
+        if changed:
+            report.settings.append(f"{method}: {', '.join(changed)}")
+    return args, build_reference_model(ref, args, env)
+
+
+def build_pair(report: Report, ref: Reference, method: str, episodes: MetaEpisodes, seed: int) -> Pair:
+    """Both models, our weights copied into the reference's through the parameter table (checked for coverage)."""
+    spec = METHODS[method]
+    model = build_our_model(spec, seed)
+    policy = model.policy
+    perturb_(policy, seed + 1)
+    args, ref_model = reference_model_for(ref, spec, model, report, method)
     roles = encoder_roles(*encoder_sizes(policy)) + policy_roles(policy)
     extra, ours_unmapped, lacking = belief_roles(policy, ref_model)
     roles += extra
@@ -2210,6 +2294,904 @@ def cut_sequences(
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# Initialisation: each side's modules built fresh with its own initialisation, compared over seeds
+# ------------------------------------------------------------------------------------------------------------------
+#: Methods whose initialisation and training loop are compared (on GridNavi-v0).
+INIT_METHODS = ("RNN", "RNN+S", "RNN+HN", "TI++HN", "VI+HN")
+#: Two statistics over seeds differ when their means are more than this many standard errors apart. With 30 seeds
+#: (t with 29 degrees of freedom) one statistic that does not differ passes the bound with a chance of 2.5e-5; the
+#: init lines test about 700 statistics, so a false alarm among them has a chance of about 2%.
+INIT_Z = 5.0
+#: The reference's state embeddings (the encoder's and the policy's), whose fan-in is the state's width.
+STATE_EMBEDDINGS = (
+    "encoder.state_encoder.fc.weight",
+    "encoder.state_encoder.fc.bias",
+    "policy.state_encoder.fc.weight",
+    "policy.state_encoder.fc.bias",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedStatistic:
+    """The mean of a statistic's per-seed draws and its standard error."""
+
+    value: float
+    error: float
+
+    @classmethod
+    def mean_of(cls, draws: Sequence[float]) -> SeedStatistic:
+        values = np.asarray(draws, dtype=np.float64)
+        error = float(values.std(ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        return cls(float(values.mean()), error)
+
+
+def seed_tolerance(ours: SeedStatistic, ref: SeedStatistic) -> float:
+    """INIT_Z standard errors of the difference, plus the float32 tolerance for statistics that do not vary."""
+    return INIT_Z * math.hypot(ours.error, ref.error) + ATOL + RTOL * max(abs(ours.value), abs(ref.value))
+
+
+class SeedDraws:
+    """Per-seed values of named statistics, ours and the reference's."""
+
+    def __init__(self) -> None:
+        self.ours: dict[str, list[float]] = {}
+        self.ref: dict[str, list[float]] = {}
+
+    def add(self, name: str, ours: float | th.Tensor, ref: float | th.Tensor) -> None:
+        self.ours.setdefault(name, []).append(float(ours))
+        self.ref.setdefault(name, []).append(float(ref))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.ours
+
+    def mean(self, name: str) -> tuple[SeedStatistic, SeedStatistic]:
+        return SeedStatistic.mean_of(self.ours[name]), SeedStatistic.mean_of(self.ref[name])
+
+
+def compare_over_seeds(
+    report: Report,
+    method: str,
+    quantity: str,
+    parts: Sequence[tuple[str, SeedStatistic, SeedStatistic]],
+    keys: Sequence[str] = (),
+    unexplained: str = "",
+    note: str = "",
+) -> Result:
+    """Compare statistics over seeds (or other random draws), ``(label, ours, reference)`` each; the worst (relative
+    to its tolerance) decides. The note gives every statistic on both sides with its standard error, then ``note``."""
+    worst, worst_tol, within = 0.0, ATOL, True
+    texts = []
+    for label, ours, ref in parts:
+        diff, tol = abs(ours.value - ref.value), seed_tolerance(ours, ref)
+        within = within and diff <= tol
+        if diff / tol >= worst / worst_tol:
+            worst, worst_tol = diff, tol
+        texts.append(
+            f"{label}: ours {ours.value:.4g} (se {ours.error:.1g}), reference {ref.value:.4g} (se {ref.error:.1g})"
+        )
+    note = "; ".join([*texts, *([note] if note else [])])
+    if within:
+        return report.add(Result(method, quantity, EQUAL, worst, worst_tol, note=note))
+    if keys:
+        return report.add(Result(method, quantity, DELIBERATE_STATUS, worst, worst_tol, tuple(keys), note))
+    text = "; ".join(part for part in (note, unexplained) if part)
+    return report.add(Result(method, quantity, UNEXPLAINED, worst, worst_tol, note=text))
+
+
+def init_sources(role: ParamRole) -> str:
+    """Where each code base initialises the parameter of ``role`` (for an unexplained difference)."""
+    name = role.ref
+    ours = f"ours: {role.ours}"
+    if name.startswith("encoder.agg.encoder."):
+        return (
+            f"{ours} (sb3_hypernet/recurrent.py HistoryEncoder: orthogonal weights, zero biases); reference: {name} "
+            "(models/aggregator.py Aggregator.init_rnn)"
+        )
+    if name == "policy.critic_linear.bias":
+        return (
+            f"{ours} (sb3_hypernet/policies.py MetaRecurrentPolicy._build -> initializers.py init_base_linear "
+            "'critic': bias 0); reference: models/policy.py Policy.__init__ critic_linear = nn.Linear(hidden, 1), "
+            "PyTorch's default bias U(+-1/sqrt(fan_in))"
+        )
+    if name == "policy.hyper_final_to_critic_linear_bias.bias":
+        return (
+            f"{ours}[:, in, cond] (sb3_hypernet/hypernet.py init_generated_heads_ 'bias': the bias heads' biases 0); "
+            "reference: models/policy.py hyper_bias_layer_init(weight_for_uniform=torch.zeros((hidden_layers[-1], "
+            "1))): fan_in of a (hidden, 1) tensor is 1, so the generated value bias starts U(-1, 1)"
+        )
+    if name == "policy.hyper_final_to_critic_linear_weight.bias":
+        return (
+            f"{ours}[:, :in, cond] (sb3_hypernet/initializers.py base_weight_ 'critic': kaiming_uniform_(a=sqrt(5)), "
+            "U(+-1/sqrt(fan_in))); reference: models/policy.py hyper_weight_layer_init -> init_hyper_match "
+            "'kaiming' with adjust_init_b_gain False -> kaiming_uniform_ignore_gain = nn.init.kaiming_uniform_(a=0), "
+            "U(+-sqrt(6/fan_in))"
+        )
+    if name.startswith("policy.hyper_final_to_"):
+        return (
+            f"{ours} (sb3_hypernet/hypernet.py init_generated_heads_, initializers.py base_weight_); reference: "
+            f"{name} (models/policy.py hyper_weight_layer_init, hyper_bias_layer_init, init_hyper_match)"
+        )
+    if name.startswith(("policy.actor_layers", "policy.critic_layers", "policy.dist")):
+        return (
+            f"{ours} (sb3_hypernet/heads.py _mlp, policies.py _build -> initializers.py init_base_linear); "
+            f"reference: {name} (models/policy.py Policy.__init__ init_, Categorical/DiagGaussian)"
+        )
+    return (
+        f"{ours} (PyTorch's nn.Linear default); reference: {name} (nn.Linear default: utils/helpers.py "
+        "FeatureExtractor, models/aggregator.py, models/decoder.py)"
+    )
+
+
+def parameter_draws(draws: SeedDraws, roles: Sequence[ParamRole], policy: Any, ref_model: ReferenceModel) -> None:
+    """Mean and standard deviation of each parameter's entries (in the reference's layout), both sides."""
+    parameters = dict(policy.named_parameters())
+    for role in roles:
+        ours = role.take(parameters[role.ours].detach()).double()
+        ref = ref_model.parameter(role.ref).detach().double()
+        draws.add(f"{role.ref}:mean", ours.mean(), ref.mean())
+        if ref.numel() > 1:
+            draws.add(f"{role.ref}:std", ours.std(unbiased=False), ref.std(unbiased=False))
+        else:  # one entry (a generated value bias): its size, whose mean over seeds tells a spread from a constant
+            draws.add(f"{role.ref}:abs", ours.abs().mean(), ref.abs().mean())
+
+
+def initial_phase(policy: Any) -> tuple[str, str]:
+    """(our phase, what the policy conditions on) right after construction: the multi-task phase for the models
+    that pre-train (as the reference's first updates, before task_num_warmup), else the latent."""
+    if getattr(policy, "pretrains", False) and policy.in_pretraining:
+        return "pre-training", "task"
+    return "", "latent"
+
+
+def our_generated_norms(policy: Any, condition_embedding: th.Tensor) -> dict[str, th.Tensor]:
+    """Per generated base layer (critic, then actor): the mean per-sample norm of its generated weight and bias."""
+    from sb3_hypernet.hypernet import GeneratedLinear
+
+    head = policy.mlp_extractor
+    if not head.generates_outputs or not isinstance(head.actor.layers[0], GeneratedLinear):
+        return {}
+    out: dict[str, th.Tensor] = {}
+    with th.no_grad():
+        for side in ("critic", "actor"):
+            network = getattr(head, side)
+            z = network.hypernet_trunk(condition_embedding)
+            for index, layer in enumerate(network.layers):
+                weight, bias = layer.generate(z)
+                out[f"{side} {index}: weight"] = weight.flatten(1).norm(dim=1).mean()
+                out[f"{side} {index}: bias"] = bias.norm(dim=1).mean()
+    return out
+
+
+def reference_generated_norms(
+    pair: Pair, state: th.Tensor, latent: th.Tensor, task: th.Tensor | None, condition: str
+) -> dict[str, th.Tensor]:
+    """The reference's generated base parameters (models/policy.py forward with return_base_params: the critic's,
+    then the actor's, weight and bias per layer), as :func:`our_generated_norms` summarises ours."""
+    policy, args = pair.ref_model.policy, pair.args
+    if not policy.use_hyper or policy.use_film:
+        return {}
+    force = {}
+    if args.task_chance is not None:
+        force = {"force_task_input": True} if condition == "task" else {"force_latent_input": True}
+    with th.no_grad(), pair.ref.distributions.active():
+        _, _, params = policy(state, latent, None, task, return_base_params=True, training=True, update_num=0, **force)
+    n_layers = len(policy.hidden_layers) + 1
+    out = {}
+    for side, chunk in (("critic", params[: 2 * n_layers]), ("actor", params[2 * n_layers :])):
+        for index in range(n_layers):
+            out[f"{side} {index}: weight"] = chunk[2 * index].norm(dim=1).mean()
+            out[f"{side} {index}: bias"] = chunk[2 * index + 1].norm(dim=1).mean()
+    return out
+
+
+def functional_draws(draws: SeedDraws, pair: Pair) -> None:
+    """The initial functions on the batch's aligned steps (1..T-1; ours reading episode_done 0, as the reference's
+    encoder reads no flag): latent, condition embedding, action log-probabilities and entropy, values, and the
+    generated base-network parameters of the hypernetwork methods."""
+    episodes, policy = pair.episodes, pair.policy
+    t_steps, n_seq = episodes.shape
+    phase, condition = initial_phase(policy)
+    obs = our_obs(episodes, 1, zero_done=True, keys=list(policy.observation_space.spaces))
+    actions = flatten_steps(episodes.actions[1:])
+    state = flatten_steps(episodes.obs["obs"][1:])
+    task = flatten_steps(episodes.obs["task"][1:]) if "task" in episodes.obs else None
+    with our_phase(policy, phase):
+        ours = our_outputs(policy, obs, actions, n_seq)
+        ours_generated = our_generated_norms(policy, ours["condition embedding"])
+    pair.ref_model.ppo.update_index = 0
+    with th.no_grad():
+        mean, logvar = reference_latents(pair.ref_model, episodes)
+    flat_mean, flat_logvar = flatten_steps(mean[1:t_steps]), flatten_steps(logvar[1:t_steps])
+    ref = reference_outputs(pair.ref, pair.ref_model, state, flat_mean, flat_logvar, actions, task, condition)
+    latent = pair.ref.helpers.get_latent_for_policy(
+        pair.args, latent_sample=flat_mean, latent_mean=flat_mean, latent_logvar=flat_logvar
+    )
+    ref_generated = reference_generated_norms(pair, state, latent, task, condition)
+    for name in ("latent", "condition embedding"):
+        draws.add(f"{name}:mean", ours[name].mean(), ref[name].mean())
+        draws.add(f"{name}:std", ours[name].std(), ref[name].std())
+    logits = "action log-probabilities (logits)"
+    if logits in ref:
+        draws.add("log-probabilities:std", ours[logits].std(), ref[logits].std())
+    draws.add("entropy:mean", ours["entropy per step"].mean(), ref["entropy per step"].mean())
+    draws.add("values:mean", ours["values"].mean(), ref["values"].mean())
+    draws.add("values:abs mean", ours["values"].mean().abs(), ref["values"].mean().abs())
+    draws.add("values:std", ours["values"].std(), ref["values"].std())
+    if set(ours_generated) != set(ref_generated):
+        raise RuntimeError(f"generated layers differ: ours {sorted(ours_generated)}, reference {sorted(ref_generated)}")
+    for name, value in ours_generated.items():
+        draws.add(f"generated {name}", value, ref_generated[name])
+
+
+def compare_initialisation(
+    report: Report, ref: Reference, method: str, episodes: MetaEpisodes, seeds: Sequence[int]
+) -> None:
+    """Both sides' modules built fresh with their own initialisation, once per seed: per parameter role, the mean
+    and standard deviation of the entries (for a one-entry parameter, its mean absolute value); the state embeddings
+    at the width of the reference's own state; and the initial functions on the same batch."""
+    spec = METHODS[method]
+    draws, wide = SeedDraws(), SeedDraws()
+    roles: list[ParamRole] = []
+    for seed in seeds:
+        model = build_our_model(spec, seed)  # seeded inside: the zoo's initialisation
+        th.manual_seed(seed)
+        _, ref_model = reference_model_for(ref, spec, model)
+        roles = encoder_roles(*encoder_sizes(model.policy)) + policy_roles(model.policy)
+        roles += belief_roles(model.policy, ref_model)[0]
+        parameter_draws(draws, roles, model.policy, ref_model)
+        pair = Pair(method, spec, ref, model, ref_model, roles, episodes, {}, seed)
+        functional_draws(draws, pair)
+        if spec.env_id == "GridNavi-v0":
+            _, own_env_model = reference_model_for(ref, spec, model, env=gridnavi_stub(state_width=3))
+            parameters = dict(model.policy.named_parameters())
+            for role in roles:
+                if role.ref in STATE_EMBEDDINGS:
+                    ours = role.take(parameters[role.ours].detach()).double()
+                    wide.add(
+                        role.ref,
+                        ours.std(unbiased=False),
+                        own_env_model.parameter(role.ref).detach().double().std(unbiased=False),
+                    )
+    label = f"init ({len(seeds)} seeds)"
+    for role in roles:
+        parts = [("mean", *draws.mean(f"{role.ref}:mean"))]
+        if f"{role.ref}:std" in draws:
+            parts.append(("std", *draws.mean(f"{role.ref}:std")))
+        else:
+            parts.append(("mean |value|", *draws.mean(f"{role.ref}:abs")))
+        compare_over_seeds(report, method, f"{label} {role.group}: {role.ref}", parts, unexplained=init_sources(role))
+    if wide.ours:
+        compare_over_seeds(
+            report,
+            method,
+            f"{label} state embeddings' std, reference's own state width 3 (x, y, done)",
+            [(name, *wide.mean(name)) for name in wide.ours],
+            unexplained=(
+                "the reference's environment appends the inner episode's done flag to GridNavi's (x, y) whenever a "
+                "task has several episodes (environments/wrappers.py VariBadWrapper.__init__ add_done_info, .step), "
+                "so its state is 3 wide (metalearner.py: args.state_dim = observation_space.shape[0]) and its state "
+                "embeddings (nn.Linear, U(+-1/sqrt(fan_in))) have fan-in 3; ours read (x, y) (fan-in 2: "
+                "sb3_hypernet/recurrent.py obs_embedding, heads.py StateHead.state_embedding) and take the flag "
+                "as a GRU input (episode_done). The other lines build the reference with our 2-wide state"
+            ),
+        )
+    function = (
+        "the function at init is built by the parameters above (lines that differ name their sources); ours: "
+        "sb3_hypernet/policies.py, heads.py, hypernet.py; reference: models/policy.py, models/encoder.py"
+    )
+    compare_over_seeds(
+        report,
+        method,
+        f"{label} function: latent, aligned steps",
+        [
+            ("mean", *draws.mean("latent:mean")),
+            ("std", *draws.mean("latent:std")),
+        ],
+        unexplained=function,
+    )
+    compare_over_seeds(
+        report,
+        method,
+        f"{label} function: condition embedding",
+        [
+            ("mean", *draws.mean("condition embedding:mean")),
+            ("std", *draws.mean("condition embedding:std")),
+        ],
+        unexplained=function,
+    )
+    policy_parts = [("entropy", *draws.mean("entropy:mean"))]
+    if "log-probabilities:std" in draws:
+        policy_parts.insert(0, ("std of log-probabilities", *draws.mean("log-probabilities:std")))
+    compare_over_seeds(report, method, f"{label} function: action distribution", policy_parts, unexplained=function)
+    compare_over_seeds(
+        report,
+        method,
+        f"{label} function: values",
+        [
+            ("batch mean", *draws.mean("values:mean")),
+            ("|batch mean|", *draws.mean("values:abs mean")),
+            ("std over the batch", *draws.mean("values:std")),
+        ],
+        unexplained=function,
+    )
+    for name in [name for name in draws.ours if name.startswith("generated ") and name.endswith(": weight")]:
+        layer = name.removeprefix("generated ").removesuffix(": weight")
+        compare_over_seeds(
+            report,
+            method,
+            f"{label} function: generated {layer} (mean norm per sample)",
+            [
+                ("weight", *draws.mean(name)),
+                ("bias", *draws.mean(name.replace(": weight", ": bias"))),
+            ],
+            unexplained=function,
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Training loop: returns, reward normalisation, minibatches, schedules
+# ------------------------------------------------------------------------------------------------------------------
+#: The rollout of the training-loop comparisons: 16 envs x 60 steps (the grids' PPO settings), four rollouts of
+#: rewards for the reward normaliser, and how many epochs of minibatches are drawn to describe their composition.
+LOOP_ENVS, LOOP_STEPS, LOOP_ROLLOUTS, LOOP_DRAWS = 16, 60, 4, 50
+
+
+@dataclasses.dataclass
+class LoopData:
+    """Rewards of GridNavi-v0 meta-episodes laid out as ``LOOP_ROLLOUTS`` consecutive rollouts of ``LOOP_ENVS`` envs:
+    env e plays meta-episodes 4e .. 4e + 3 one after the other. ``rewards`` and ``dones`` (the step ended a
+    meta-episode) are (LOOP_ROLLOUTS * LOOP_STEPS, LOOP_ENVS); ``values`` (same shape) and ``last_values``
+    (LOOP_ENVS,) are seeded N(0, 1) draws standing for the critic's outputs."""
+
+    rewards: np.ndarray
+    dones: np.ndarray
+    values: np.ndarray
+    last_values: np.ndarray
+
+    @classmethod
+    def collect(cls, seed: int) -> LoopData:
+        episodes = collect_meta_episodes("GridNavi-v0", LOOP_ENVS * LOOP_ROLLOUTS, seed)
+        length = episodes.shape[0]
+        if length != LOOP_STEPS:
+            raise RuntimeError(f"GridNavi-v0 meta-episodes of {length} steps; the loop comparisons assume {LOOP_STEPS}")
+        per_env = episodes.rewards[..., 0].numpy().reshape(length, LOOP_ENVS, LOOP_ROLLOUTS)
+        rewards = per_env.transpose(2, 0, 1).reshape(LOOP_ROLLOUTS * length, LOOP_ENVS).astype(np.float32)
+        dones = np.zeros_like(rewards, dtype=bool)
+        dones[length - 1 :: length] = True
+        rng = np.random.default_rng(seed + 5)
+        values = rng.standard_normal(rewards.shape).astype(np.float32)
+        return cls(rewards, dones, values, rng.standard_normal(LOOP_ENVS).astype(np.float32))
+
+    def window(self, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
+        """A rollout of LOOP_STEPS steps starting at ``offsets[e]`` in env e: rewards, values, dones (each
+        (LOOP_STEPS, LOOP_ENVS)), whether each env's first step starts a meta-episode, the values after the last
+        step and whether the last step ended a meta-episode."""
+        steps = offsets[None, :] + np.arange(LOOP_STEPS)[:, None]
+        envs = np.arange(LOOP_ENVS)
+        if int(steps.max()) >= len(self.rewards):
+            raise ValueError("the window runs past the recorded rewards")
+        first = np.where(offsets > 0, self.dones[np.maximum(offsets - 1, 0), envs], True)
+        following = offsets + LOOP_STEPS
+        inside = following < len(self.values)
+        last_values = np.where(inside, self.values[np.minimum(following, len(self.values) - 1), envs], self.last_values)
+        return (
+            self.rewards[steps, envs[None, :]],
+            self.values[steps, envs[None, :]],
+            self.dones[steps, envs[None, :]],
+            first,
+            last_values.astype(np.float32),
+        )
+
+
+def reference_storage(ref: Reference, args: argparse.Namespace) -> Any:
+    """The reference's rollout storage (algorithms/online_storage.py) for the loop's rollout."""
+    return ref.online_storage.OnlineStorage(
+        args=args,
+        num_steps=LOOP_STEPS,
+        num_processes=LOOP_ENVS,
+        state_dim=args.state_dim,
+        belief_dim=args.belief_dim,
+        task_dim=args.task_dim,
+        action_space=args.action_space,
+        hidden_size=int(args.encoder_gru_hidden_size),
+        latent_dim=args.latent_dim,
+        normalise_rewards=args.norm_rew_for_policy,
+    )
+
+
+def reference_returns(
+    ref: Reference, args: argparse.Namespace, window: tuple[np.ndarray, ...]
+) -> tuple[th.Tensor, th.Tensor]:
+    """(advantages, returns) (LOOP_STEPS, LOOP_ENVS) as the reference computes them: online_storage.py
+    compute_returns with its settings (GAE, gamma, tau, proper time limits), advantages = returns - values as its
+    PPO update takes them (algorithms/ppo.py update)."""
+    rewards, values, dones, first, last_values = window
+    storage = reference_storage(ref, args)
+    as_column = lambda x: th.as_tensor(np.asarray(x, dtype=np.float32))[..., None]  # noqa: E731
+    storage.rewards_raw.copy_(as_column(rewards))
+    storage.rewards_normalised.copy_(as_column(rewards))
+    storage.value_preds[:-1].copy_(as_column(values))
+    storage.masks[0].copy_(as_column(1.0 - first))
+    storage.masks[1:].copy_(as_column(1.0 - dones))
+    storage.compute_returns(
+        as_column(last_values),
+        args.policy_use_gae,
+        args.policy_gamma,
+        args.policy_tau,
+        use_proper_time_limits=args.use_proper_time_limits,
+    )
+    returns = storage.returns[:-1, :, 0]
+    return returns - storage.value_preds[:-1, :, 0], returns
+
+
+def our_returns(model: Any, window: tuple[np.ndarray, ...]) -> tuple[th.Tensor, th.Tensor]:
+    """(advantages, returns) (LOOP_STEPS, LOOP_ENVS) as our training computes them: the zoo model's rollout buffer's
+    compute_returns_and_advantage (SB3's GAE) on the same rewards, values and episode starts."""
+    rewards, values, dones, first, last_values = window
+    buffer = model.rollout_buffer
+    buffer.reset()
+    buffer.rewards[:] = rewards
+    buffer.values[:] = values
+    buffer.episode_starts[0] = first
+    buffer.episode_starts[1:] = dones[:-1]
+    buffer.compute_returns_and_advantage(th.as_tensor(last_values), dones[-1])
+    out = th.as_tensor(buffer.advantages.copy()), th.as_tensor(buffer.returns.copy())
+    buffer.reset()
+    return out
+
+
+class _ReplayVecEnv:
+    """A vectorised environment that replays recorded rewards and dones (observations are zeros): what both code
+    bases' reward normalisers wrap."""
+
+    def __init__(self, rewards: np.ndarray, dones: np.ndarray):
+        self.rewards, self.dones, self.t = rewards, dones, 0
+        self.num_envs = rewards.shape[1]
+        self.observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = spaces.Discrete(5)
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        rewards, dones = self.rewards[self.t].copy(), self.dones[self.t].copy()
+        self.t += 1
+        return np.zeros((self.num_envs, 1), np.float32), rewards, dones, [{} for _ in range(self.num_envs)]
+
+
+def our_reward_normaliser(model: Any, replay: _ReplayVecEnv) -> Any:
+    """SB3's VecNormalize with the zoo model's settings (rl_zoo3 built it from the entry's ``normalize``), on the
+    replay."""
+    from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
+
+    built = unwrap_vec_normalize(model.get_env())
+    if built is None:
+        raise RuntimeError("the zoo model has no VecNormalize")
+
+    class Replay(VecEnv):
+        def __init__(self) -> None:
+            super().__init__(replay.num_envs, replay.observation_space, replay.action_space)
+
+        def reset(self) -> np.ndarray:
+            return np.zeros((self.num_envs, 1), np.float32)
+
+        def step_async(self, actions: np.ndarray) -> None:
+            pass
+
+        def step_wait(self) -> Any:
+            return replay.next()
+
+        def close(self) -> None:
+            pass
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [None] * self.num_envs
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+            pass
+
+        def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+            return [False] * self.num_envs
+
+    return VecNormalize(
+        Replay(),
+        training=True,
+        norm_obs=False,
+        norm_reward=built.norm_reward,
+        clip_obs=built.clip_obs,
+        clip_reward=built.clip_reward,
+        gamma=built.gamma,
+        epsilon=built.epsilon,
+    )
+
+
+def reference_reward_normaliser(ref: Reference, args: argparse.Namespace, replay: _ReplayVecEnv) -> Any:
+    """The reference's VecNormalize as its make_vec_envs builds it for training (environments/parallel_envs.py:
+    normalise_rew = norm_rew_for_policy, gamma = policy_gamma, cliprew = norm_rew_clip_param when the config has
+    one, else 10), on the replay."""
+
+    class Replay:
+        num_envs, observation_space, action_space = replay.num_envs, replay.observation_space, replay.action_space
+
+        def step_wait(self) -> Any:
+            return replay.next()
+
+        def reset(self, task: Any = None) -> np.ndarray:
+            return np.zeros((self.num_envs, 1), np.float32)
+
+    return ref.vec_normalize.VecNormalize(
+        Replay(),
+        normalise_rew=args.norm_rew_for_policy,
+        ret_rms=None,
+        gamma=0.99 if args.policy_gamma is None else args.policy_gamma,
+        cliprew=args.norm_rew_clip_param if "norm_rew_clip_param" in vars(args) else 10.0,
+    )
+
+
+def normalised_rewards(model: Any, ref: Reference, args: argparse.Namespace, data: LoopData) -> dict[str, th.Tensor]:
+    """Both reward normalisers on the same rewards and dones (all envs end their meta-episodes together, as in
+    both trainings); the reference's loop resets every env after a meta-episode (metalearner.py train ->
+    utils/helpers.py reset_env -> VecNormalize.reset, which zeroes every env's running return)."""
+    ours_replay, ref_replay = _ReplayVecEnv(data.rewards, data.dones), _ReplayVecEnv(data.rewards, data.dones)
+    ours_normaliser = our_reward_normaliser(model, ours_replay)
+    ref_normaliser = reference_reward_normaliser(ref, args, ref_replay)
+    ours_out, ref_out = [], []
+    for _ in range(len(data.rewards)):
+        ours_normaliser.step_async(np.zeros(LOOP_ENVS, dtype=np.int64))
+        ours_out.append(ours_normaliser.step_wait()[1])
+        _, (_, normalised), news, _ = ref_normaliser.step_wait()
+        ref_out.append(normalised)
+        if news.all():
+            ref_normaliser.reset()
+    as_tensor = lambda x: th.as_tensor(np.asarray(x, dtype=np.float64))  # noqa: E731
+    return {
+        "ours": as_tensor(ours_out),
+        "reference": as_tensor(ref_out),
+        "ours variance": as_tensor([ours_normaliser.ret_rms.var]),
+        "reference variance": as_tensor([ref_normaliser.ret_rms.var]),
+        "ours count": as_tensor([ours_normaliser.ret_rms.count]),
+        "reference count": as_tensor([ref_normaliser.ret_rms.count]),
+    }
+
+
+@dataclasses.dataclass
+class MinibatchLayout:
+    """What one PPO epoch's minibatches hold, over many draws: per minibatch the number of tasks (envs), the steps
+    per task, and the mean of the normalised advantages; per sampled step the history its encoder gradient reaches
+    (steps back to where the GRU pass with gradient starts) against its whole history in the meta-episode."""
+
+    tasks: list[int] = dataclasses.field(default_factory=list)
+    steps_per_task: list[float] = dataclasses.field(default_factory=list)
+    mean_advantage: list[float] = dataclasses.field(default_factory=list)
+    reached: list[float] = dataclasses.field(default_factory=list)
+    history: list[float] = dataclasses.field(default_factory=list)
+    per_epoch: int = 0
+
+    def add(self, env: th.Tensor, step: th.Tensor, advantages: th.Tensor, reached: th.Tensor) -> None:
+        envs = env.long().unique()
+        self.tasks.append(len(envs))
+        self.steps_per_task.append(len(env) / len(envs))
+        self.mean_advantage.append(float(advantages.mean()))
+        self.reached += reached.tolist()
+        self.history += (step + 1).tolist()
+
+    def advantage_spread(self) -> SeedStatistic:
+        """The standard deviation over minibatches of a minibatch's mean advantage, with its standard error."""
+        values = np.asarray(self.mean_advantage, dtype=np.float64)
+        spread = float(values.std(ddof=1))
+        return SeedStatistic(spread, spread / math.sqrt(2.0 * (len(values) - 1)))
+
+    def summary(self, encoder_gradient: bool) -> str:
+        """The layout in words; ``encoder_gradient``: with the history the encoder gradient reaches (only where the
+        RL loss trains the encoder)."""
+        tasks = np.array(self.tasks)
+        text = (
+            f"tasks per minibatch {tasks.mean():.2f} (min {tasks.min()}, max {tasks.max()}), steps per task "
+            f"{np.mean(self.steps_per_task):.1f}, minibatch mean of the normalised advantages: std "
+            f"{np.std(self.mean_advantage):.3f} over minibatches"
+        )
+        if encoder_gradient:
+            reached, history = np.array(self.reached), np.array(self.history)
+            text += (
+                f"; the encoder gradient reaches {reached.mean():.1f} of {history.mean():.1f} steps of history on "
+                f"average ({np.mean(reached < history):.0%} of the steps cut short)"
+            )
+        return text
+
+
+def our_minibatch_layout(model: Any, advantages: np.ndarray) -> MinibatchLayout:
+    """Our update's minibatches (MetaRecurrentPPO._minibatches with the zoo entry's settings) on a rollout aligned
+    with the meta-episodes (env e's id and the step in observation 'obs'), over LOOP_DRAWS epochs."""
+    from sb3_contrib.common.recurrent.type_aliases import RNNStates
+
+    buffer = model.rollout_buffer
+    buffer.reset()
+    hidden = th.zeros(buffer.hidden_state_shape[1:])
+    states = RNNStates((hidden, hidden), (hidden, hidden))
+    for t in range(LOOP_STEPS):
+        obs = {
+            key: np.zeros((LOOP_ENVS, *space.shape), np.float32)
+            for key, space in model.observation_space.spaces.items()
+        }
+        obs["obs"][:, 0] = np.arange(LOOP_ENVS)
+        obs["obs"][:, 1] = t
+        buffer.add(
+            obs,
+            np.zeros((LOOP_ENVS, 1)),
+            np.zeros(LOOP_ENVS, np.float32),
+            np.full(LOOP_ENVS, float(t == 0), np.float32),
+            th.zeros(LOOP_ENVS, 1),
+            th.zeros(LOOP_ENVS),
+            lstm_states=states,
+        )
+    buffer.compute_returns_and_advantage(th.zeros(LOOP_ENVS), np.ones(LOOP_ENVS, dtype=bool))
+    buffer.advantages[:] = advantages
+    layout = MinibatchLayout()
+    saved, generator_state = np.random.get_state(), th.get_rng_state()
+    for draw in range(LOOP_DRAWS):
+        np.random.seed(draw)  # sequences: the split index
+        th.manual_seed(draw)  # steps: the permutation
+        minibatches = list(model._minibatches())
+        layout.per_epoch = len(minibatches)
+        for batch, select in minibatches:
+            rows = th.nonzero(batch.mask > 1e-8).flatten() if select is None else select
+            n_seq = batch.lstm_states.pi[0].shape[1]
+            width = len(batch.mask) // n_seq
+            obs = batch.observations["obs"]
+            step = obs[rows, 1]
+            # The GRU pass of a sequence starts at its first row, from the stored state (no gradient through it);
+            # a sequence that starts a meta-episode has its whole history.
+            position = (rows % width).double()
+            starts_episode = batch.episode_starts[(rows // width) * width] > 0.5
+            reached = th.where(starts_episode, step + 1, position + 1) if select is None else step + 1
+            layout.add(obs[rows, 0], step, batch.advantages[rows], reached)
+    np.random.set_state(saved)
+    th.set_rng_state(generator_state)
+    buffer.reset()
+    return layout
+
+
+def reference_minibatch_layout(ref: Reference, args: argparse.Namespace, advantages: np.ndarray) -> MinibatchLayout:
+    """The reference's minibatches (online_storage.py feed_forward_generator: random steps across every env) on the
+    same rollout, over LOOP_DRAWS epochs. With the RL loss through the encoder its PPO update re-runs the GRU over
+    the whole rollout for every minibatch (algorithms/ppo.py update -> utils/helpers.py recompute_embeddings), so a
+    sampled step's gradient reaches its whole history."""
+    # Only the sampled indices matter: the storage carries the env id and the step as its "state" and nothing else
+    # (the index draw, torch's randperm, does not depend on what is stored).
+    args = copy.copy(args)
+    args.pass_state_to_policy = True
+    args.pass_latent_to_policy = args.pass_belief_to_policy = args.pass_task_to_policy = False
+    args.decode_task = False
+    rlloss_through_encoder = args.rlloss_through_encoder
+    storage = reference_storage(ref, args)
+    storage.prev_state[:-1, :, 0] = th.arange(LOOP_ENVS, dtype=th.float32)[None, :]
+    storage.prev_state[:-1, :, 1] = th.arange(LOOP_STEPS, dtype=th.float32)[:, None]
+    normalised = th.as_tensor(np.asarray(advantages, dtype=np.float32))[..., None]
+    layout = MinibatchLayout()
+    generator_state = th.get_rng_state()
+    for draw in range(LOOP_DRAWS):
+        th.manual_seed(draw)
+        minibatches = list(storage.feed_forward_generator(normalised, args.ppo_num_minibatch))
+        layout.per_epoch = len(minibatches)
+        for sample in minibatches:
+            state, advantage = sample[0], sample[-1]
+            step = state[:, 1].double()
+            reached = step + 1 if rlloss_through_encoder else th.zeros_like(step)
+            layout.add(state[:, 0], step, advantage[:, 0], reached)
+    th.set_rng_state(generator_state)
+    return layout
+
+
+def our_meta_episode_end(env_id: str, n_steps: int) -> tuple[th.Tensor, th.Tensor]:
+    """Our environment stepped through one meta-episode as SB3 vectorises it: per step, whether the episode ended
+    and whether SB3 bootstraps the value there (OnPolicyAlgorithm / RecurrentPPO collect_rollouts add gamma * V of
+    the terminal observation when an episode is truncated: info['TimeLimit.truncated'])."""
+    import gymnasium
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import envs  # noqa: F401  (registers the ids)
+
+    venv = DummyVecEnv([lambda: gymnasium.make(env_id)])
+    venv.seed(0)
+    venv.reset()
+    dones, bootstraps = [], []
+    for _ in range(n_steps):
+        _, _, done, infos = venv.step(np.array([1]))
+        dones.append(float(done[0]))
+        bootstraps.append(float(done[0] and infos[0].get("TimeLimit.truncated", False)))
+    venv.close()
+    return th.tensor(dones), th.tensor(bootstraps)
+
+
+def learning_rates(model: Any, ref_model: ReferenceModel) -> tuple[th.Tensor, th.Tensor]:
+    """The learning rates of the policy's and the encoder's optimisers at the start, the middle and the end of the
+    run: ours (SB3's schedule; the end-to-end encoder's Adam follows it, a task-inference encoder's keeps its rate),
+    the reference's (constant unless policy_anneal_lr; the encoder's optimiser anneals only with the RL loss through
+    it: algorithms/ppo.py PPO.__init__, set_vae_optimizer)."""
+    args = ref_model.args
+    progress = (1.0, 0.5, 0.0)
+    ours_encoder = model.inference_optimizer
+    ours = [model.lr_schedule(p) for p in progress]
+    if ours_encoder is not None:
+        ours += [
+            model.lr_schedule(p) if model.separate_encoder_optimizer else ours_encoder.param_groups[0]["lr"]
+            for p in progress
+        ]
+    ref_encoder_lr = ref_model.vae.optimiser_vae.param_groups[0]["lr"]
+    anneal = lambda lr, p, on: lr * p if on else lr  # noqa: E731  (LambdaLR: 1 - updates done / updates)
+    ref = [anneal(args.lr_policy, p, args.policy_anneal_lr) for p in progress]
+    if ours_encoder is not None:
+        ref += [anneal(ref_encoder_lr, p, args.policy_anneal_lr and args.rlloss_through_encoder) for p in progress]
+    return th.tensor(ours, dtype=th.float64), th.tensor(ref, dtype=th.float64)
+
+
+def compare_training_loop(report: Report, ref: Reference, method: str, data: LoopData, seed: int) -> None:
+    """The parts of a training iteration that the module comparisons skip, on the same rollout data: GAE returns
+    and advantages, the episode end's value bootstrap, the reward normaliser, learning-rate schedules, and the
+    minibatches of a PPO epoch (described, with the differences documented)."""
+    spec = METHODS[method]
+    model = build_our_model(spec, seed)
+    th.manual_seed(seed)
+    args, ref_model = reference_model_for(ref, spec, model)
+    settings = (
+        f"ours gamma {model.gamma:g}, GAE lambda {model.gae_lambda:g}; reference policy_gamma {args.policy_gamma:g}, "
+        f"policy_tau {args.policy_tau:g}, policy_use_gae {args.policy_use_gae}, use_proper_time_limits "
+        f"{args.use_proper_time_limits}"
+    )
+    where = (
+        "ours: the rollout buffer's compute_returns_and_advantage (stable_baselines3 RolloutBuffer); reference: "
+        "algorithms/online_storage.py OnlineStorage.compute_returns"
+    )
+    aligned = np.zeros(LOOP_ENVS, dtype=np.int64)
+    shifted = (7 * np.arange(LOOP_ENVS) + 5) % LOOP_STEPS
+    for label, offsets in (("one meta-episode per env", aligned), ("meta-episodes ending inside", shifted)):
+        window = data.window(offsets)
+        ours_adv, ours_ret = our_returns(model, window)
+        ref_adv, ref_ret = reference_returns(ref, args, window)
+        report.compare(
+            method,
+            f"loop: GAE advantages and returns, rollout of {label}",
+            [(ours_adv, ref_adv), (ours_ret, ref_ret)],
+            unexplained=f"{where}; {settings}",
+            note=settings if label.startswith("one") else "",
+        )
+
+    # --- the value bootstrap where a meta-episode ends ------------------------------------------------------------
+    episode_steps = args.max_trajectory_len
+    ours_done, ours_bootstrap = our_meta_episode_end(spec.env_id, episode_steps)
+    ref_done = th.zeros(episode_steps)
+    ref_done[-1] = 1.0  # VariBadWrapper.step: done only after max_rollouts_per_task inner episodes
+    ref_bootstrap = ref_done * float(args.use_proper_time_limits)  # masks 0 at done; bad_masks only with proper limits
+    report.compare(
+        method,
+        "loop: meta-episode end (done) and its value bootstrap",
+        [(ours_done, ref_done), (ours_bootstrap, ref_bootstrap)],
+        note=(
+            "neither bootstraps the value where a meta-episode ends: ours ends it with terminated=True "
+            "(sb3_hypernet/wrappers.py MetaEpisodeWrapper.step), so SB3 adds no gamma * V(terminal); the reference's "
+            "masks are 0 there and use_proper_time_limits is "
+            f"{args.use_proper_time_limits} (online_storage.py _compute_returns)"
+        ),
+        unexplained=(
+            "ours: sb3_hypernet/wrappers.py MetaEpisodeWrapper.step; reference: environments/wrappers.py "
+            "VariBadWrapper.step"
+        ),
+    )
+
+    # --- reward normalisation -----------------------------------------------------------------------------------
+    rewards = normalised_rewards(model, ref, args, data)
+    first_end = int(np.flatnonzero(data.dones[:, 0])[0])
+    relative = float(
+        ((rewards["ours"] - rewards["reference"]).abs() / rewards["reference"].abs().clamp(min=1e-8)).max()
+    )
+    reward_source = (
+        "SB3's VecNormalize.step_wait (stable_baselines3/common/vec_env/vec_normalize.py) adds the discounted return "
+        "to the running statistics and then zeroes it where an episode ended (returns[dones] = 0), so a meta-episode's "
+        "final return enters the statistics; the reference's VecNormalize.step_wait "
+        "(environments/env_utils/vec_env/vec_normalize.py) zeroes it first (ret[news] = 0) and then updates, so its "
+        f"statistics take a 0 at each meta-episode end (1 of {LOOP_STEPS} steps) instead. Both: variance of the "
+        "running discounted return (mean not subtracted from the reward), epsilon 1e-8, clip 10, count from 1e-4"
+    )
+    report.compare(
+        method,
+        f"loop: normalised rewards before the first meta-episode end (steps 1..{first_end})",
+        (rewards["ours"][:first_end], rewards["reference"][:first_end]),
+        unexplained=reward_source,
+    )
+    report.compare(
+        method,
+        f"loop: normalised rewards, {LOOP_ROLLOUTS} rollouts of {LOOP_ENVS} x {LOOP_STEPS}",
+        (rewards["ours"], rewards["reference"]),
+        unexplained=reward_source,
+        note=(
+            f"largest normalised reward: ours {float(rewards['ours'].abs().max()):.4g}, reference "
+            f"{float(rewards['reference'].abs().max()):.4g}; relative difference up to {relative:.2%}"
+        ),
+    )
+    report.compare(
+        method,
+        f"loop: variance of the discounted return after {LOOP_ROLLOUTS} rollouts",
+        [
+            (rewards["ours variance"], rewards["reference variance"]),
+            (rewards["ours count"], rewards["reference count"]),
+        ],
+        unexplained=reward_source,
+        note=(
+            f"variance: ours {float(rewards['ours variance'][0]):.5g}, reference "
+            f"{float(rewards['reference variance'][0]):.5g}; count {float(rewards['ours count'][0]):.6g} both"
+        ),
+    )
+
+    # --- learning rates ------------------------------------------------------------------------------------------
+    ours_lr, ref_lr = learning_rates(model, ref_model)
+    report.compare(
+        method,
+        "loop: learning rates at progress 0, 0.5, 1 (policy; encoder)",
+        (ours_lr, ref_lr),
+        unexplained=(
+            "ours: the zoo entry's learning_rate schedule (and separate_encoder_optimizer); reference: lr_policy, "
+            "lr_vae or lr_policy (vae.py), policy_anneal_lr (algorithms/ppo.py)"
+        ),
+    )
+
+    # --- minibatches ---------------------------------------------------------------------------------------------
+    aligned_window = data.window(aligned)
+    zero_values = (
+        aligned_window[0],
+        np.zeros_like(aligned_window[1]),
+        *aligned_window[2:4],
+        np.zeros(LOOP_ENVS, np.float32),
+    )
+    raw, _ = reference_returns(ref, args, zero_values)
+    advantages = ((raw - raw.mean()) / (raw.std() + 1e-5)).numpy()
+    ours_layout = our_minibatch_layout(model, advantages)
+    trains_encoder = bool(model.policy.end_to_end and args.rlloss_through_encoder)
+    ref_layout = reference_minibatch_layout(ref, args, advantages)
+    report.compare(
+        method,
+        "loop: gradient steps per update (epochs x minibatches)",
+        (
+            th.tensor(float(model.n_epochs * ours_layout.per_epoch)),
+            th.tensor(float(args.ppo_num_epochs * ref_layout.per_epoch)),
+        ),
+        unexplained="ours: n_epochs, batch_size; reference: ppo_num_epochs, ppo_num_minibatch",
+    )
+    layout_note = (
+        f"rollout of {LOOP_ENVS} envs x {LOOP_STEPS} steps (one meta-episode each), advantages of the rollout's "
+        f"rewards with values 0, normalised over the batch, {LOOP_DRAWS} epochs drawn; ours "
+        f"(minibatch_sampling={model.minibatch_sampling!r}, batch_size {model.batch_size}): "
+        f"{ours_layout.summary(trains_encoder)}; reference (feed_forward_generator, {args.ppo_num_minibatch} "
+        f"minibatches): {ref_layout.summary(trains_encoder)}"
+    )
+    # Both samplers draw at random: each statistic is held to INIT_Z standard errors over the minibatches drawn.
+    keys = ("minibatch-composition",)
+    compare_over_seeds(
+        report,
+        method,
+        "loop: tasks (envs) per PPO minibatch",
+        [("tasks", SeedStatistic.mean_of(ours_layout.tasks), SeedStatistic.mean_of(ref_layout.tasks))],
+        keys=keys,
+        note=layout_note,
+    )
+    compare_over_seeds(
+        report,
+        method,
+        "loop: minibatch mean of the normalised advantages (std over minibatches)",
+        [("std", ours_layout.advantage_spread(), ref_layout.advantage_spread())],
+        keys=keys,
+    )
+    if trains_encoder:
+        keys = ("sequence-cut", "minibatch-composition")
+        compare_over_seeds(
+            report,
+            method,
+            "loop: history steps each sampled step's encoder gradient reaches",
+            [("steps", SeedStatistic.mean_of(ours_layout.reached), SeedStatistic.mean_of(ref_layout.reached))],
+            keys=keys,
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # Command line
 # ------------------------------------------------------------------------------------------------------------------
 def our_commit() -> str:
@@ -2236,7 +3218,7 @@ def markdown(command: str, report: Report, seconds: float, ref: Reference, threa
     results = report.results
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     lines = [
-        "# Module-level parity with the reference implementation (jacooba/hyper)",
+        "# Parity with the reference implementation (jacooba/hyper): modules, initialisation, training loop",
         "",
         f"`{command}`",
         "",
@@ -2245,7 +3227,8 @@ def markdown(command: str, report: Report, seconds: float, ref: Reference, threa
         f"- run time: {seconds:.0f} s",
         f"- tolerance: |ours - reference| <= {ATOL:g} + {RTOL:g} * max|reference|, per tensor (float32); "
         f"{VAE_RTOL:g} for the VAE's reconstruction terms and totals (sums of thousands), {VAE_GRAD_RTOL:g} for its "
-        "gradients",
+        "gradients; statistics over random draws (init lines: seeds; the loop's minibatch lines: minibatches): "
+        f"{INIT_Z:g} standard errors of the difference of their means",
         "",
         "```",
         *(format_result(result) for result in results),
@@ -2282,14 +3265,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     ref = load_reference(reference_path)
     report = Report()
     episodes: dict[str, MetaEpisodes] = {}
-    for method in options.methods:
+
+    def batch_of(method: str) -> MetaEpisodes:
         env_id = METHODS[method].env_id
         if env_id not in episodes:
             if env_id.startswith("GridNavi"):
                 episodes[env_id] = collect_meta_episodes(env_id, options.meta_episodes, options.seed)
             else:
                 episodes[env_id] = synthetic_meta_episodes(env_id, options.mujoco_meta_episodes, options.seed)
-        compare_method(report, ref, method, episodes[env_id], options.seed)
+        return episodes[env_id]
+
+    if "modules" in options.sections:
+        for method in options.methods:
+            compare_method(report, ref, method, batch_of(method), options.seed)
+    init_methods = [method for method in options.methods if method in INIT_METHODS]
+    if "init" in options.sections and options.init_seeds > 0:
+        seeds = [options.seed + 100 + k for k in range(options.init_seeds)]
+        for method in init_methods:
+            compare_initialisation(report, ref, method, batch_of(method), seeds)
+    if "loop" in options.sections and init_methods:
+        data = LoopData.collect(options.seed)
+        for method in init_methods:
+            compare_training_loop(report, ref, method, data, options.seed)
     seconds = time.perf_counter() - start
     print(summary_line(report.results))
     print("\nReference settings set to ours (searched or tuned):")

@@ -2,7 +2,8 @@
 
 The comparisons themselves need a checkout of jacooba/hyper (``--reference``); here: the result lines and the
 summary, the table of deliberate differences against the keys the script names, the parameter table's layout for
-generated layers, ``--help``, and the error for a folder that is not a checkout.
+generated layers, the statistics over seeds of the init lines, the rollout windows of the loop lines, ``--help``, and
+the error for a folder that is not a checkout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch as th
 import torch.nn.functional as F
@@ -154,3 +156,49 @@ def test_a_folder_with_the_files_but_not_the_code_is_refused(tmp_path, harness):
     result = _run("--reference", str(tmp_path))
     assert result.returncode == 2
     assert "hyper_final_to_actor_weight" in result.stderr
+
+
+def test_statistics_over_seeds_differ_beyond_their_standard_errors(harness):
+    """The init lines compare means over seeds within INIT_Z standard errors of their difference."""
+    rng = np.random.default_rng(0)
+    same_a, same_b = rng.normal(1.0, 0.1, 30), rng.normal(1.0, 0.1, 30)
+    stat = harness.SeedStatistic.mean_of(same_a)
+    assert stat.value == pytest.approx(same_a.mean())
+    assert stat.error == pytest.approx(same_a.std(ddof=1) / 30**0.5)
+    constant = harness.SeedStatistic.mean_of([0.0] * 30)
+    assert constant == harness.SeedStatistic(0.0, 0.0)
+    report = harness.Report()
+    parts = [("mean", harness.SeedStatistic.mean_of(same_a), harness.SeedStatistic.mean_of(same_b))]
+    assert harness.compare_over_seeds(report, "RNN", "same", parts).status == harness.EQUAL
+    shifted = [("mean", harness.SeedStatistic.mean_of(same_a + 0.5), harness.SeedStatistic.mean_of(same_b))]
+    odd = harness.compare_over_seeds(report, "RNN", "shifted", shifted, unexplained="from here")
+    assert odd.status == harness.UNEXPLAINED and odd.note.endswith("from here")
+    assert odd.diff == pytest.approx(abs((same_a + 0.5).mean() - same_b.mean()))
+    key = next(iter(harness.DELIBERATE))
+    assert harness.compare_over_seeds(report, "RNN", "known", shifted, keys=[key]).status == harness.DELIBERATE_STATUS
+    # A constant against a constant: only float32 rounding is allowed.
+    zero, tiny = harness.SeedStatistic(0.0, 0.0), harness.SeedStatistic(1e-3, 0.0)
+    assert harness.compare_over_seeds(report, "RNN", "zeros", [("x", zero, zero)]).status == harness.EQUAL
+    assert harness.compare_over_seeds(report, "RNN", "offset", [("x", tiny, zero)]).status == harness.UNEXPLAINED
+
+
+def test_loop_window_marks_meta_episode_starts_and_the_value_after_it(harness):
+    """A rollout window of the loop data: its first step starts a meta-episode where the step before ended one, and
+    the value after the window is the next step's (or the data's last value past the end)."""
+    steps, envs = harness.LOOP_STEPS, harness.LOOP_ENVS
+    length = 2 * steps
+    rewards = np.arange(length * envs, dtype=np.float32).reshape(length, envs)
+    dones = np.zeros((length, envs), dtype=bool)
+    dones[steps - 1 :: steps] = True
+    values = -rewards
+    data = harness.LoopData(rewards, dones, values, np.full(envs, 7.0, np.float32))
+    offsets = np.zeros(envs, dtype=np.int64)
+    offsets[1], offsets[2] = steps, 5
+    window_rewards, window_values, window_dones, first, last = data.window(offsets)
+    assert window_rewards.shape == window_values.shape == window_dones.shape == (steps, envs)
+    assert window_rewards[0, 2] == rewards[5, 2] and window_rewards[-1, 1] == rewards[-1, 1]
+    assert first[0] and first[1] and not first[2]
+    assert window_dones[-1, 0] and window_dones[steps - 6, 2] and not window_dones[-1, 2]
+    assert last[0] == values[steps, 0] and last[1] == 7.0 and last[2] == values[steps + 5, 2]
+    with pytest.raises(ValueError, match="past the recorded"):
+        data.window(np.full(envs, steps + 1))
