@@ -49,7 +49,8 @@ def init_generated_heads_(weight: th.Tensor, in_features: int, role: str, scheme
 
     - ``"bias"`` (Bias-HyperInit, CoRL eq. 3): head weights 0; the weight heads' biases are one sample of the
       base init (normc 5/3 hidden, normc 1 Gaussian output, orthogonal 0.01 categorical output, kaiming-uniform
-      critic output), the bias heads' biases 0: every ``z`` generates the same base layer.
+      critic output), the bias heads' biases 0: every ``z`` generates the same base layer. The critic output
+      follows the reference exactly: kaiming-uniform with bound ``sqrt(6 / fan_in)`` and a bias of U(-1, 1).
     - ``"weight"`` (Weight-HyperInit, CoRL eq. 2): head biases 0; column ``k`` of the heads is an independent
       sample of the base init, so a one-hot ``z = e_k`` selects an independently initialised base layer.
     - ``"hfi"`` (hyperfan-in, Chang et al. 2020): weight heads ``U(+-g sqrt(3 / (2 d_l d_k)))``, bias heads
@@ -64,7 +65,13 @@ def init_generated_heads_(weight: th.Tensor, in_features: int, role: str, scheme
         weight.zero_()
         weight_heads = weight[:, :in_features, :cond]
         bias_heads = weight[:, in_features, :cond]
-        if scheme == "bias":
+        if scheme == "bias" and role == "critic":
+            # As the reference's Bias-HyperInit of the value output: its weight heads' biases draw kaiming-uniform
+            # without the a=sqrt(5) of nn.Linear (bound sqrt(6 / fan_in)), and its bias head's bias U(-1, 1) (the
+            # nn.Linear bias init computed on a (fan_in, 1) tensor, whose fan-in is 1).
+            weight[:, :in_features, cond] = nn.init.kaiming_uniform_(th.empty(out_features, in_features))
+            weight[:, in_features, cond] = th.empty(out_features).uniform_(-1.0, 1.0)
+        elif scheme == "bias":
             weight[:, :in_features, cond] = base_weight_(th.empty(out_features, in_features), role)
         elif scheme == "weight":
             # The base bias init is zero, so the bias heads' columns stay zero.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -353,7 +354,10 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             self.value_net = nn.Identity()
         else:
             init_base_linear(self.action_net, self._head_spec.action_kind)
+            # The reference leaves its value layer's bias at nn.Linear's default, U(+-1 / sqrt(fan_in)).
             init_base_linear(self.value_net, "critic")
+            bound = 1.0 / math.sqrt(self.value_net.in_features)
+            nn.init.uniform_(self.value_net.bias, -bound, bound)
 
     _process_sequence = staticmethod(process_sequence)
 
