@@ -66,8 +66,9 @@ def test_results_only_name_keys_of_the_table(harness):
 
 
 def _keys_named_in_script() -> set[str]:
-    """The strings the script passes as deliberate-difference keys: Report.compare's ``keys`` (fourth argument or
-    keyword), Result's ``keys``, names ``key``/``keys`` bound to them, and the ``keys`` column of loops over tuples."""
+    """The strings the script passes as deliberate-difference keys: the ``keys`` of Report.compare,
+    compare_over_seeds and Result (by position or keyword), names ``key``/``keys`` bound to them, and the ``keys``
+    column of loops over tuples."""
     tree = ast.parse(SCRIPT.read_text())
     named: set[str] = set()
 
@@ -81,7 +82,7 @@ def _keys_named_in_script() -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-            position = {"compare": 3, "Result": 5}.get(name)
+            position = {"compare": 3, "compare_over_seeds": 4, "Result": 5}.get(name)
             if position is not None:
                 if len(node.args) > position:
                     literal_keys(node.args[position])
