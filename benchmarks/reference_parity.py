@@ -3115,7 +3115,9 @@ def compare_training_loop(report: Report, ref: Reference, method: str, data: Loo
         f"loop: normalised rewards, {LOOP_ROLLOUTS} rollouts of {LOOP_ENVS} x {LOOP_STEPS}",
         (rewards["ours"], rewards["reference"]),
         keys=("reward-normaliser-order",),
-        note=reward_source + "; " + (
+        note=reward_source
+        + "; "
+        + (
             f"largest normalised reward: ours {float(rewards['ours'].abs().max()):.4g}, reference "
             f"{float(rewards['reference'].abs().max()):.4g}; relative difference up to {relative:.2%}"
         ),
@@ -3128,7 +3130,9 @@ def compare_training_loop(report: Report, ref: Reference, method: str, data: Loo
             (rewards["ours count"], rewards["reference count"]),
         ],
         keys=("reward-normaliser-order",),
-        note=reward_source + "; " + (
+        note=reward_source
+        + "; "
+        + (
             f"variance: ours {float(rewards['ours variance'][0]):.5g}, reference "
             f"{float(rewards['reference variance'][0]):.5g}; count {float(rewards['ours count'][0]):.6g} both"
         ),
