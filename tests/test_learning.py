@@ -12,7 +12,7 @@ from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
 from sb3_hypernet.zoo import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
-# About 3.5 minutes on 2 cores. benchmarks/learning_curve.py measured 6.8 after 1e5 frames and 20.8 after 2e5
+# About 3.5 minutes on 2 cores. benchmarks/learning/learning_curve.py measured 6.8 after 1e5 frames and 20.8 after 2e5
 # (seed 0); a random policy gets about -4.7.
 LEARNING_FRAMES = 150_000
 MARGIN = 8.0

@@ -1,4 +1,5 @@
-"""The reference-parity harness's own plumbing (benchmarks/reference_parity.py), checked without the reference.
+"""The reference-parity harness's own plumbing (benchmarks/reference/reference_parity.py), checked without the
+reference.
 
 The comparisons themselves need a checkout of jacooba/hyper (``--reference``); here: the result lines and the
 summary, the table of deliberate differences against the keys the script names, the parameter table's layout for
@@ -19,7 +20,7 @@ import pytest
 import torch as th
 import torch.nn.functional as F
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_parity.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / "reference_parity.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """MuJoCo families and Meta-World: environment-only steps/s and RNN+HN training frames/s per env, and their ratio.
 
-    python benchmarks/mujoco_throughput.py --updates 1 --device cpu
-    python benchmarks/mujoco_throughput.py --envs ML10-v0 --vec-env dummy subproc --threads 1
+    python benchmarks/speed/mujoco_throughput.py --updates 1 --device cpu
+    python benchmarks/speed/mujoco_throughput.py --envs ML10-v0 --vec-env dummy subproc --threads 1
 
 Env-only: the entry's n_envs meta-episode envs in a DummyVecEnv (or SubprocVecEnv) stepped with random actions (what
 a rollout costs without the policy). Training: RecurrentPPO with RNN+HN and the env's zoo_configs/rnn_hn.yml
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         th.set_num_threads(args.threads)
-    config = Path(__file__).resolve().parents[1] / "zoo_configs" / "rnn_hn.yml"
+    config = Path(__file__).resolve().parents[2] / "zoo_configs" / "rnn_hn.yml"
 
     print(f"device {args.device}, torch {th.__version__}, torch threads {th.get_num_threads()}")
     print(f"{'env':<22}{'vec env':>9}{'env steps/s':>12}{'train frames/s':>16}{'env share':>11}")

@@ -1,6 +1,6 @@
 """Snapshot of a sweep for the repository: its completed runs as a journal file, and the learning-rate table.
 
-    python benchmarks/sweep_snapshot.py --storage postgresql+psycopg2://postgres@127.0.0.1:55432/sweeps \\
+    python benchmarks/learning/sweep_snapshot.py --storage postgresql+psycopg2://postgres@127.0.0.1:55432/sweeps \\
         --study-name gridnavi_2e5 --out benchmarks/results/sweeps/gridnavi_2e5
 
 writes ``<out>.log`` (an Optuna journal file holding the completed trials, curves included) and ``<out>.md`` (the

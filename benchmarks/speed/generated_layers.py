@@ -1,6 +1,6 @@
 """Factorised vs materialised generated layers: time and peak memory of RNN+HN's actor and critic networks.
 
-    python benchmarks/generated_layers.py --batch-sizes 16 240 960
+    python benchmarks/speed/generated_layers.py --batch-sizes 16 240 960
 
 For each mode and batch size: median time of a forward pass and of a forward + backward pass through the
 generated actor and critic (state embedding 256 -> 256 -> 128 -> out, latent embedding 25, Bias-HyperInit), and

@@ -1,7 +1,7 @@
 """Does a trained MC-LS policy keep the signal until the end, and does it use it? A linear probe of the GRU latent.
 
-    python benchmarks/mcls_memory_probe.py /tmp/mcls/LS/1011200.zip --env MCLS-v0
-    python benchmarks/mcls_memory_probe.py /tmp/mcls/LS2/512000.zip --env MCLS-v0 --env-kwargs "dict(n_rooms=2)"
+    python benchmarks/probes/mcls_memory_probe.py /tmp/mcls/LS/1011200.zip --env MCLS-v0
+    python benchmarks/probes/mcls_memory_probe.py /tmp/mcls/LS2/512000.zip --env MCLS-v0 --env-kwargs "dict(n_rooms=2)"
 
 The policy plays the first episode of --n meta-episodes (deterministic actions, tasks seeded by --seed); at the first
 step at the end (the side to choose) it records the GRU latent and the action probabilities. A least-squares linear

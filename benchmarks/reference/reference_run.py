@@ -1,12 +1,12 @@
 """Learning curve of the authors' reference implementation (jacooba/hyper on GitHub) in this repo's result format.
 
-    python benchmarks/reference_run.py --reference /tmp/ref --python /work/refenv/bin/python --method rnn_hn \
+    python benchmarks/reference/reference_run.py --reference /tmp/ref --python /work/refenv/bin/python --method rnn_hn \
         --seed 73 --frames 5e5 --checkpoints 1e5 2.5e5 5e5 --n-eval 100 \
         --out benchmarks/results/reference_side_by_side.jsonl
 
 It trains the reference's own code, imported from the checkout at --reference (nothing of it is copied here), with
-the reference's own interpreter (--python), for a side-by-side comparison with benchmarks/learning_curve.py. The
-hyperparameters are the reference's: its experiment set for the env in experiment_sets/all_envs.py ("grid" for
+the reference's own interpreter (--python), for a side-by-side comparison with benchmarks/learning/learning_curve.py.
+The hyperparameters are the reference's: its experiment set for the env in experiment_sets/all_envs.py ("grid" for
 GridNavi-v0: shared arguments, then the model's dict from experiment_sets/models.py, then lr_vae, lr_policy and seed),
 turned into a ``main.py --env-type ... --key value ...`` command line as its run_experiments.py does (sorted keys,
 str(value), split on spaces as its shell does). --method rnn_hn is its final RNN_HN ("RNN+HN": no pre-collection, no
@@ -14,8 +14,8 @@ VAE pre-training), ti_plus_plus_hn its TI_pp_HN_Grid ("TI++HN_g": 100 warm-up up
 repository documents no tuned lr_policy for the grid (the set searches 3e-3 1e-3 3e-4 1e-4 3e-5 over seeds 73 20 3),
 so the default is 1e-3, the rate of this repo's zoo configs for RNN+HN and TI++HN on GridNavi.
 
-benchmarks/reference_worker.py runs under --python: it starts the reference's main.py with its MetaLearner extended
-from outside: at the first update at or after each checkpoint it evaluates with the reference's own
+benchmarks/reference/reference_worker.py runs under --python: it starts the reference's main.py with its MetaLearner
+extended from outside: at the first update at or after each checkpoint it evaluates with the reference's own
 utils.evaluation.evaluate (deterministic actions, 4 inner episodes in the reference's own BAMDP env wrapper) on
 --n-eval tasks drawn by the reference env after seeding with --eval-seed, and saves the training state. This script
 turns each evaluation into one JSON line of --out, as learning_curve.py writes them: mean return of each inner episode

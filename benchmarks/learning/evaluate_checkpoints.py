@@ -1,7 +1,7 @@
-"""Evaluate every checkpoint that benchmarks/learning_curve.py --save-dir saved, with deterministic and with sampled
-actions, and append one JSON line per checkpoint and mode (the format of learning_curve.py --out, plus "mode").
+"""Evaluate every checkpoint that benchmarks/learning/learning_curve.py --save-dir saved, with deterministic and with
+sampled actions, and append one JSON line per checkpoint and mode (the format of learning_curve.py --out, plus "mode").
 
-    python benchmarks/evaluate_checkpoints.py /tmp/mcls/LS --env MCLS-v0 --method rnn_hn --seed 0 \\
+    python benchmarks/learning/evaluate_checkpoints.py /tmp/mcls/LS --env MCLS-v0 --method rnn_hn --seed 0 \\
         --out benchmarks/results/mcls_checkpoints.jsonl
 
 Sampled actions show what the policy has learned where its most likely action hides it: on MC-LS the deterministic

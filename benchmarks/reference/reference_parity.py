@@ -1,7 +1,7 @@
 """Module-level parity of our policies and losses with the authors' reference implementation (jacooba/hyper).
 
-    python benchmarks/reference_parity.py --reference PATH [--methods RNN TI++HN ...] [--sections modules init loop]
-        [--init-seeds 30] [--out FILE]
+    python benchmarks/reference/reference_parity.py --reference PATH [--methods RNN TI++HN ...]
+        [--sections modules init loop] [--init-seeds 30] [--out FILE]
 
 PATH is a checkout of https://github.com/jacooba/hyper (MIT; built on VariBAD). Its modules are imported from PATH at
 run time; nothing of it is copied here. What those modules import but the compared modules never use (``gym``,
@@ -124,7 +124,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Files of the reference checkout that the harness imports or reads; a folder without them is not a checkout.
 #: The reference's config files (argument parsers) of the compared environments.
@@ -3312,7 +3312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in deliberate_table():
         print(f"  {line}")
     if options.out:
-        command = shlex.join(["python", "benchmarks/reference_parity.py", *(sys.argv[1:] if argv is None else argv)])
+        script = "benchmarks/reference/reference_parity.py"
+        command = shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
         Path(options.out).parent.mkdir(parents=True, exist_ok=True)
         Path(options.out).write_text(markdown(command, report, seconds, ref, options.threads))
     return 0

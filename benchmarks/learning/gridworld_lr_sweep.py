@@ -1,20 +1,23 @@
 """Short learning-rate sweep over the SPEC 4 grid on a Grid-World, one process per (learning rate, seed).
 
-    python benchmarks/gridworld_lr_sweep.py --method rnn_hn --frames 2e5 --jobs 2
+    python benchmarks/learning/gridworld_lr_sweep.py --method rnn_hn --frames 2e5 --jobs 2
 
-Runs benchmarks/learning_curve.py for each learning rate and seed (--jobs at a time, one torch thread
+Runs benchmarks/learning/learning_curve.py for each learning rate and seed (--jobs at a time, one torch thread
 each) and prints a table of final mean deterministic meta-episode returns, best first.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from runs import final_records, run_learning
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `benchmarks` as a package
+from benchmarks.common import final_records, run_learning
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--method", default="rnn_hn")

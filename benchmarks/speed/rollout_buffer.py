@@ -1,7 +1,7 @@
 """Time to cut and pad one update's minibatches: sb3-contrib's recurrent buffer against the sequence buffer.
 
-    python benchmarks/rollout_buffer.py --n-envs 16 256 1024 4096 --threads 1
-    python benchmarks/rollout_buffer.py --n-envs 256 1024 4096 --device cuda   # on a GPU machine
+    python benchmarks/speed/rollout_buffer.py --n-envs 16 256 1024 4096 --threads 1
+    python benchmarks/speed/rollout_buffer.py --n-envs 256 1024 4096 --device cuda   # on a GPU machine
 
 The buffers hold a GridNavi rollout's shapes (60 steps per env, meta-episode observations, a 256-unit recurrent
 state, a meta-episode start every 60 steps) and are asked for one update's minibatches: --epochs passes of get()

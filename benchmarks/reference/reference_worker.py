@@ -1,4 +1,4 @@
-"""Child process of benchmarks/reference_run.py: runs under the reference implementation's own interpreter.
+"""Child process of benchmarks/reference/reference_run.py: runs under the reference implementation's own interpreter.
 
 It trains one model through the reference's own ``main.py`` (its argument parsing, ``MetaLearner`` and training loop,
 unchanged) and adds three things around it, from outside:

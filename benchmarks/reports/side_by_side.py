@@ -1,14 +1,14 @@
 """Our learning curves beside the reference implementation's, from the result files of both runners.
 
-    python benchmarks/side_by_side.py \
+    python benchmarks/reports/side_by_side.py \
         --ours benchmarks/results/gridnavi_comparison_1e6.jsonl \
         --reference benchmarks/results/reference_side_by_side.jsonl \
         --pair rnn_hn_256=rnn_hn --pair ti_plus_plus_hn=ti_plus_plus_hn --seeds 73 20 --frames 5e5 \
         --table benchmarks/results/reference_side_by_side.md --figure benchmarks/results/reference_side_by_side.png
 
-Ours come from benchmarks/task_inference_comparison.py (or learning_curve.py), the reference's from
-benchmarks/reference_run.py: the same JSON lines, the same deterministic evaluation on --n-eval tasks. For each
-pair (our method label = the reference's) and each checkpoint up to --frames, the table gives the mean meta-episode
+Ours come from benchmarks/learning/task_inference_comparison.py (or learning_curve.py), the reference's from
+benchmarks/reference/reference_run.py: the same JSON lines, the same deterministic evaluation on --n-eval tasks. For
+each pair (our method label = the reference's) and each checkpoint up to --frames, the table gives the mean meta-episode
 return over the seeds both sides have reached, with the spread over seeds (min .. max; with 2 seeds a confidence
 interval says little), and the mean adaptation curve (return of each inner episode) at the last checkpoint. The
 figure draws both learning curves per pair, each seed thin and the mean thick. Checkpoints are matched by rank
@@ -94,7 +94,7 @@ def main() -> None:
     if args.table:
         options = [f"--ours {args.ours}", f"--reference {args.reference}", *(f"--pair {p}" for p in args.pair)]
         options += [f"--seeds {' '.join(map(str, args.seeds))}", f"--frames {args.frames:g}"]
-        command = "python benchmarks/side_by_side.py " + " ".join(options)
+        command = "python benchmarks/reports/side_by_side.py " + " ".join(options)
         Path(args.table).write_text(f"# Ours beside the reference implementation\n\n`{command}`\n\n{text}\n")
     if args.figure:
         import matplotlib

@@ -1,6 +1,6 @@
 """VI+HN's VAE on GridNavi: its cost next to a PPO update, and how many VAE steps it needs to locate the goal.
 
-    python benchmarks/vae_probe.py --threads 1
+    python benchmarks/probes/vae_probe.py --threads 1
 
 Builds VI+HN from zoo_configs/vi_hn.yml. (1) Cost: median over --repeats of one update (``train()``, which ends
 with the entry's 3 VAE steps) and of the VAE steps alone. (2) Learning: with the policy frozen (learning rate 0), it
@@ -31,7 +31,7 @@ parser.add_argument("--every", type=int, default=250)
 args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
-config = Path(__file__).resolve().parents[1] / "zoo_configs" / "vi_hn.yml"
+config = Path(__file__).resolve().parents[2] / "zoo_configs" / "vi_hn.yml"
 
 model, _ = build_model(config, "GridNavi-v0", algo="meta_ppo_lstm", seed=0)
 model.learn(3 * model.n_envs * model.n_steps)

@@ -1,15 +1,15 @@
 """RNN+HN against the task-inference baselines on GridNavi (NeurIPS 2023, Figure 5 and appendix Figure 12).
 
-    python benchmarks/task_inference_comparison.py --frames 1e6 --checkpoints 1e5 2.5e5 5e5 7.5e5 1e6 \
+    python benchmarks/learning/task_inference_comparison.py --frames 1e6 --checkpoints 1e5 2.5e5 5e5 7.5e5 1e6 \
         --jobs 2 --save-root /tmp/comparison_models
 
 Trains each method from its zoo entry, as the reference implementation trains it (RNN, RNN+S, RNN+HN, TI Naive, TI,
 TI++HN, VI+HN by default; VI, RNN+S and RNN+HN with a state embedding of 256, and RNN+HN with SB3's loss on request)
 for --frames frames per seed (the reference's seeds 73, 20, 3), --jobs processes at a time with one torch thread
-each, through benchmarks/learning_curve.py, and prints per method the final mean deterministic meta-episode return
-over seeds with its 68% bootstrap CI over seeds, the per-seed returns and the adaptation curve (mean return of each
-inner episode, averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped and,
-with --save-root, unfinished ones resume from their last checkpoint. The paper's orderings: RNN+HN first; TI++HN
+each, through benchmarks/learning/learning_curve.py, and prints per method the final mean deterministic meta-episode
+return over seeds with its 68% bootstrap CI over seeds, the per-seed returns and the adaptation curve (mean return of
+each inner episode, averaged over seeds). Results go to --out as JSON lines; runs already finished there are skipped
+and, with --save-root, unfinished ones resume from their last checkpoint. The paper's orderings: RNN+HN first; TI++HN
 above every other task-inference method; RNN+S at least as good as RNN. On GridNavi the Bayes-optimal adaptation
 curve is printed below the table.
 """
@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from runs import final_records, run_learning
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `benchmarks` as a package
+from benchmarks.common import final_records, run_learning
 from sb3_hypernet.evaluation import bootstrap_ci
 
-CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "zoo_configs"
 _STATE_256 = (
     'policy_kwargs:"dict(state_embedding_dim=256, action_embedding_dim=0, reward_embedding_dim=8, '
     'optimizer_kwargs=dict(eps=1e-5))"'
@@ -145,7 +147,8 @@ if args.env in BAYES_OPTIMAL:
 if args.table:
     header = (
         f"# {args.env}: the task-inference comparison, {args.frames:g} frames per run\n\n"
-        f"`python benchmarks/task_inference_comparison.py --methods {' '.join(args.methods)} --frames {args.frames:g} "
+        f"`python benchmarks/learning/task_inference_comparison.py --methods {' '.join(args.methods)} "
+        f"--frames {args.frames:g} "
         f"--seeds {' '.join(map(str, args.seeds))} --out {args.out}`\n\n"
         "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI over "
         "seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "

@@ -1,7 +1,8 @@
 """Learning curve of one method on one meta-episode env: train for a frame budget, evaluate at checkpoints.
 
-    python benchmarks/learning_curve.py --method rnn_hn --env GridNavi-v0 --frames 1e6 --checkpoints 2.5e5 5e5 1e6
-    python benchmarks/learning_curve.py --method rnn_hn --env CheetahDir-v0 --frames 5e5 --n-eval 16
+    python benchmarks/learning/learning_curve.py --method rnn_hn --env GridNavi-v0 --frames 1e6 \\
+        --checkpoints 2.5e5 5e5 1e6
+    python benchmarks/learning/learning_curve.py --method rnn_hn --env CheetahDir-v0 --frames 5e5 --n-eval 16
 
 Hyperparameters come from zoo_configs/<method>.yml (the entry for --env), built by rl_zoo3 itself
 (sb3_hypernet.zoo.build_model), exactly as `python -m rl_zoo3.train` would use them. Training is one `learn` call over
@@ -12,7 +13,8 @@ inner episode, and the training frames/s so far (evaluation and saving excluded)
 reports per inner episode (MC-LS: rooms passed, check accuracy, end reached, end-choice accuracy). The benchmark's
 known reference is printed at the start where it has one (GridNavi: Bayes-optimal 37.2; MC-LS: optimal 27.4 on LS).
 
-    python benchmarks/learning_curve.py --method rnn_hn --env MCLS-v0 --frames 1e6 --checkpoints 2e5 4e5 6e5 8e5 1e6
+    python benchmarks/learning/learning_curve.py --method rnn_hn --env MCLS-v0 --frames 1e6 \\
+        --checkpoints 2e5 4e5 6e5 8e5 1e6
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ args = parser.parse_args()
 
 if args.threads:
     th.set_num_threads(args.threads)
-config = args.conf_file or Path(__file__).resolve().parents[1] / "zoo_configs" / f"{args.method}.yml"
+config = args.conf_file or Path(__file__).resolve().parents[2] / "zoo_configs" / f"{args.method}.yml"
 overrides = {**args.hyperparams, **({} if args.learning_rate is None else {"learning_rate": args.learning_rate})}
 model, callbacks = build_model(config, args.env, seed=args.seed, algo=args.algo, vec_env_type=args.vec_env, **overrides)
 # Evaluate on the env the entry trains on (e.g. with the task entry the task-inference methods need).

@@ -1,9 +1,9 @@
 """SAC and TD3 with SA-Hyper critics (ICML 2021) against SB3's MlpPolicy: training speed, and SAC's learning curve.
 
-    python benchmarks/offpolicy.py throughput --threads 1
-    python benchmarks/offpolicy.py learning --steps 30000 --seeds 0 1 \\
+    python benchmarks/speed/offpolicy.py throughput --threads 1
+    python benchmarks/speed/offpolicy.py learning --steps 30000 --seeds 0 1 \\
         --out benchmarks/results/sac_hyper_halfcheetah.jsonl
-    python benchmarks/offpolicy.py table --out benchmarks/results/sac_hyper_halfcheetah.jsonl
+    python benchmarks/speed/offpolicy.py table --out benchmarks/results/sac_hyper_halfcheetah.jsonl
 
 ``throughput``: training steps per second (one env step and one gradient step of batch 256 each) of each algorithm
 with SB3's ``MlpPolicy`` and with the zoo configs' hypernetwork policies on HalfCheetah-v5, after the random warm-up

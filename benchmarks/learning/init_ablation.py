@@ -1,6 +1,6 @@
 """Hypernetwork initialisation ablation on GridNavi (CoRL 2022, Table 1), several seeds per scheme.
 
-    python benchmarks/init_ablation.py --frames 2e5 --seeds 0 1 2 --jobs 2
+    python benchmarks/learning/init_ablation.py --frames 2e5 --seeds 0 1 2 --jobs 2
 
 Trains RNN+HN with each ``hyper_init`` (configs in zoo_configs/init_ablation/) and, for reference, the standard
 architecture RNN+S (zoo_configs/rnn_s.yml), then prints the final mean deterministic meta-episode return of each
@@ -11,17 +11,19 @@ with a 68% bootstrap CI over seeds, best first. A run whose parameters became Na
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from runs import final_records, run_learning
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `benchmarks` as a package
+from benchmarks.common import final_records, run_learning
 from sb3_hypernet.evaluation import bootstrap_ci
 from sb3_hypernet.hypernet import HYPER_INITS
 
-CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "zoo_configs"
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--schemes", nargs="+", default=[*HYPER_INITS, "standard"], help="hyper_init names, 'standard'")

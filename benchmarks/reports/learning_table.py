@@ -1,6 +1,7 @@
-"""Learning curves written by benchmarks/learning_curve.py --out as a table: a row per checkpoint, a column per method.
+"""Learning curves written by benchmarks/learning/learning_curve.py --out as a table: a row per checkpoint, a column per
+method.
 
-    python benchmarks/learning_table.py benchmarks/results/gridnavi_learning_curves.jsonl --env GridNavi-v0
+    python benchmarks/reports/learning_table.py benchmarks/results/gridnavi_learning_curves.jsonl --env GridNavi-v0
 
 Each cell is the mean deterministic meta-episode return over the seeds that reached that checkpoint. With several
 seeds the cell gives the 68% bootstrap CI over seeds and the seed count; with one seed, the 68% bootstrap CI over
@@ -20,7 +21,7 @@ import numpy as np
 from sb3_hypernet.evaluation import bootstrap_ci
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("results", type=Path, help="JSON lines of benchmarks/learning_curve.py --out")
+parser.add_argument("results", type=Path, help="JSON lines of benchmarks/learning/learning_curve.py --out")
 parser.add_argument("--env", default="GridNavi-v0")
 parser.add_argument("--methods", nargs="+", default=None, help="methods (columns) to show, in order")
 parser.add_argument(

@@ -1,7 +1,7 @@
 """Training throughput (frames/s) of RNN, RNN+S, RNN+HN and sb3-contrib's stock recurrent policy, in one run.
 
-    python benchmarks/throughput.py --updates 5 --repeats 5
-    python benchmarks/throughput.py --updates 3 --repeats 5 --threads 1 --variants   # RNN+HN's compute options
+    python benchmarks/speed/throughput.py --updates 5 --repeats 5
+    python benchmarks/speed/throughput.py --updates 3 --repeats 5 --threads 1 --variants   # RNN+HN's compute options
 
 Every method trains with its zoo entry for --env (zoo_configs/rnn.yml, rnn_s.yml, rnn_hn.yml, built by rl_zoo3 via
 sb3_hypernet.zoo.build_model): on GridNavi-v0 16 envs x 60 steps, 2 epochs, 4 minibatches, reward normalisation,
@@ -40,7 +40,7 @@ args = parser.parse_args()
 if args.threads:
     th.set_num_threads(args.threads)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "zoo_configs"
 STOCK = dict(
     policy="MultiInputLstmPolicy",
     policy_kwargs="dict(lstm_hidden_size=256, shared_lstm=True, enable_critic_lstm=False, net_arch=[256, 128], "

@@ -1,9 +1,9 @@
 """Training frames/s against the number of envs, with the time split between env stepping, the policy's forward pass
 in rollouts, buffer work and the update.
 
-    python benchmarks/scaling.py --methods rnn rnn_hn --n-envs 16 64 256 1024 --threads 1
-    python benchmarks/scaling.py --methods rnn_hn --n-envs 256 1024 4096 --device cuda --tf32   # on a GPU machine
-    python benchmarks/scaling.py --methods rnn rnn_hn --n-envs 256 1024 --algo ppo_lstm meta_ppo_lstm
+    python benchmarks/speed/scaling.py --methods rnn rnn_hn --n-envs 16 64 256 1024 --threads 1
+    python benchmarks/speed/scaling.py --methods rnn_hn --n-envs 256 1024 4096 --device cuda --tf32   # on a GPU machine
+    python benchmarks/speed/scaling.py --methods rnn rnn_hn --n-envs 256 1024 --algo ppo_lstm meta_ppo_lstm
 
 --algo runs each row under each algorithm given: sb3-contrib's RecurrentPPO (ppo_lstm) or MetaRecurrentPPO
 (meta_ppo_lstm, the default: the same update with the batched sequence buffer and one device sync per update).
@@ -55,7 +55,7 @@ if args.threads:
     th.set_num_threads(args.threads)
 if args.tf32:
     enable_tf32()
-config_dir = Path(__file__).resolve().parents[1] / "zoo_configs"
+config_dir = Path(__file__).resolve().parents[2] / "zoo_configs"
 
 
 def timed(clock: dict[str, float], key: str, function: Callable[..., Any]) -> Callable[..., Any]:

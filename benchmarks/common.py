@@ -1,4 +1,4 @@
-"""Shared by the sweep scripts: run benchmarks/learning_curve.py in parallel processes and read its results."""
+"""Shared by the sweep scripts: run benchmarks/learning/learning_curve.py in parallel processes and read its results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-LEARNING_SCRIPT = Path(__file__).with_name("learning_curve.py")
+LEARNING_SCRIPT = Path(__file__).resolve().parent / "learning" / "learning_curve.py"
 
 
 def run_learning(runs: list[list[str]], jobs: int, out: Path) -> list[int]:

@@ -1,12 +1,12 @@
-"""MC-LS memory figures from benchmarks/learning_curve.py --out as a Markdown table: per env and checkpoint, each inner
-episode's return, rooms passed, check accuracy, how often the end is reached, and end-choice accuracy.
+"""MC-LS memory figures from benchmarks/learning/learning_curve.py --out as a Markdown table: per env and checkpoint,
+each inner episode's return, rooms passed, check accuracy, how often the end is reached, and end-choice accuracy.
 
-    python benchmarks/mcls_memory_table.py benchmarks/results/mcls_learning.jsonl
-    python benchmarks/mcls_memory_table.py benchmarks/results/mcls_checkpoints.jsonl  # evaluate_checkpoints.py
+    python benchmarks/reports/mcls_memory_table.py benchmarks/results/mcls_learning.jsonl
+    python benchmarks/reports/mcls_memory_table.py benchmarks/results/mcls_checkpoints.jsonl  # evaluate_checkpoints.py
 
 The figures are means over the evaluation meta-episodes of one run, with deterministic actions unless the record says
-"sampled" (benchmarks/evaluate_checkpoints.py); end-choice accuracy is over the episodes that reached the end ("-"
-where none did). Is the signal-dependent end choice learned (accuracy
+"sampled" (benchmarks/learning/evaluate_checkpoints.py); end-choice accuracy is over the episodes that reached the end
+("-" where none did). Is the signal-dependent end choice learned (accuracy
 above 0.5 on LS), and does episode 2 beat episode 1 on LSH (the side found in episode 1, remembered in episode 2)?
 """
 
@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("results", type=Path, help="JSON lines of benchmarks/learning_curve.py --out on MC-LS ids")
+parser.add_argument("results", type=Path, help="JSON lines of benchmarks/learning/learning_curve.py --out on MC-LS ids")
 args = parser.parse_args()
 
 records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]

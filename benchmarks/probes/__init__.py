@@ -1,0 +1,1 @@
+"""Probes: what a trained (or fresh) model does inside, beyond its return."""

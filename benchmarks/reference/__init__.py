@@ -1,0 +1,1 @@
+"""Tools around the authors' reference implementation (jacooba/hyper): module parity and its learning curves."""

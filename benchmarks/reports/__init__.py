@@ -1,0 +1,1 @@
+"""Reports: tables and figures made from the result files in benchmarks/results/."""

@@ -1,0 +1,1 @@
+"""Speed benchmarks: frames/s, time splits and memory of the training pieces."""
