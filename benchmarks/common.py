@@ -1,13 +1,60 @@
-"""Shared by the sweep scripts: run benchmarks/learning/learning_curve.py in parallel processes and read its results."""
+"""What the benchmark scripts share: the repository's paths, the ``--threads`` option, the JSON-lines result files,
+and the runner of benchmarks/learning/learning_curve.py for the sweeps.
+
+The scripts run as ``python benchmarks/<kind>/<script>.py`` or ``python -m benchmarks.<kind>.<script>`` from the
+repository root. Each puts the repository root first on ``sys.path`` before importing this module, so that the first
+form finds the ``benchmarks`` package too. Nothing heavy is imported here (torch only inside :func:`set_threads`):
+scripts whose ``--help`` or dry run must stay quick import this module before anything else.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-LEARNING_SCRIPT = Path(__file__).resolve().parent / "learning" / "learning_curve.py"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ZOO_CONFIGS = REPO_ROOT / "zoo_configs"
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+LEARNING_SCRIPT = REPO_ROOT / "benchmarks" / "learning" / "learning_curve.py"
+
+
+def new_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the first paragraph of a script's docstring."""
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def add_threads_option(
+    parser: argparse.ArgumentParser, default: int | None = None, help_text: str | None = None
+) -> None:
+    """``--threads``: torch's intra-op threads (None: torch's choice); apply it with :func:`set_threads`."""
+    if help_text is None:
+        help_text = "torch threads (default: torch's choice)" if default is None else "torch threads"
+    parser.add_argument("--threads", type=int, default=default, help=help_text)
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's threads to ``threads``; None or 0 leaves torch's choice."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a JSON-lines result file, one per non-blank line."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Append ``record`` as one JSON line; the file and its folder are made if missing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        file.write(json.dumps(record) + "\n")
 
 
 def run_learning(runs: list[list[str]], jobs: int, out: Path) -> list[int]:
@@ -24,7 +71,6 @@ def run_learning(runs: list[list[str]], jobs: int, out: Path) -> list[int]:
     return codes
 
 
-def final_records(out: Path, frames: float) -> list[dict]:
+def final_records(out: Path, frames: float) -> list[dict[str, Any]]:
     """The records of runs that reached ``frames`` or diverged."""
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    return [r for r in records if r.get("diverged") or r["frames"] >= frames]
+    return [r for r in read_records(out) if r.get("diverged") or r["frames"] >= frames]

@@ -1,6 +1,6 @@
 """RNN+HN against the task-inference baselines on GridNavi (NeurIPS 2023, Figure 5 and appendix Figure 12).
 
-    python benchmarks/learning/task_inference_comparison.py --frames 1e6 --checkpoints 1e5 2.5e5 5e5 7.5e5 1e6 \
+    python benchmarks/learning/task_inference_comparison.py --frames 1e6 --checkpoints 1e5 2.5e5 5e5 7.5e5 1e6 \\
         --jobs 2 --save-root /tmp/comparison_models
 
 Trains each method from its zoo entry, as the reference implementation trains it (RNN, RNN+S, RNN+HN, TI Naive, TI,
@@ -17,18 +17,16 @@ curve is printed below the table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `benchmarks` as a package
-from benchmarks.common import final_records, run_learning
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import ZOO_CONFIGS, final_records, new_parser, read_records, run_learning
 from sb3_hypernet.evaluation import bootstrap_ci
 
-CONFIGS = Path(__file__).resolve().parents[2] / "zoo_configs"
 _STATE_256 = (
     'policy_kwargs:"dict(state_embedding_dim=256, action_embedding_dim=0, reward_embedding_dim=8, '
     'optimizer_kwargs=dict(eps=1e-5))"'
@@ -52,106 +50,94 @@ METHODS = {
 #: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid; issue 9), per env.
 BAYES_OPTIMAL = {"GridNavi-v0": [4.0, 11.07, 11.07, 11.07]}
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument(
-    "--methods",
-    nargs="+",
-    default=["rnn", "rnn_s", "rnn_hn", "ti_naive", "ti", "ti_plus_plus_hn", "vi_hn"],
-    choices=list(METHODS),
-)
-parser.add_argument("--env", default="GridNavi-v0")
-parser.add_argument("--frames", type=float, default=5e5, help="training frames per run")
-parser.add_argument("--checkpoints", type=float, nargs="*", default=[1e5, 2.5e5, 5e5], help="frames to evaluate at")
-parser.add_argument("--seeds", type=int, nargs="+", default=[73, 20, 3], help="the reference's seeds by default")
-parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
-parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
-parser.add_argument("--out", default="benchmarks/results/gridnavi_task_inference.jsonl", help="JSON lines of results")
-parser.add_argument(
-    "--save-root",
-    default=None,
-    help="save every run's model at its checkpoints under this folder, and resume an unfinished run from its last "
-    "one (a killed comparison loses at most one checkpoint interval per run)",
-)
-parser.add_argument("--report-only", action="store_true", help="train nothing: report what --out holds")
-parser.add_argument("--previous", default=None, help="earlier results (JSON lines) to show beside, at their frames")
-parser.add_argument("--table", default=None, help="also write the table as Markdown here")
-parser.add_argument("--figure", default=None, help="adaptation curves beside the Bayes-optimal one (PNG)")
-args = parser.parse_args()
 
-out = Path(args.out)
-out.parent.mkdir(parents=True, exist_ok=True)
-out.touch()
-finished = {(r["method"], r["seed"]) for r in final_records(out, args.frames) if r.get("env") == args.env}
-runs = []
-for label in args.methods:
-    _, conf, algo, overrides = METHODS[label]
-    for seed in args.seeds:
-        if (label, seed) in finished:
-            continue
-        arguments = ["--method", label, "--conf-file", str(CONFIGS / conf), "--algo", algo, "--env", args.env]
-        arguments += ["--frames", str(args.frames), "--seed", str(seed), "--n-eval", str(args.n_eval)]
-        checkpoints = [c for c in args.checkpoints if c <= args.frames]
-        if args.save_root:
-            save_dir = Path(args.save_root) / args.env / label / f"seed{seed}"
-            arguments += ["--save-dir", str(save_dir)]
-            saved = sorted(save_dir.glob("*.zip"), key=lambda path: int(path.stem))
-            if saved:  # continue from the last checkpoint; the ones before it are in --out already
-                arguments += ["--resume", str(saved[-1])]
-                checkpoints = [c for c in checkpoints if c > int(saved[-1].stem)]
-        arguments += ["--checkpoints", *map(str, checkpoints)]
-        if overrides:
-            arguments += ["--hyperparams", *overrides]
-        runs.append(arguments)
-print(f"{len(runs)} runs to do ({len(finished)} already in {out})", flush=True)
-codes = [] if args.report_only else run_learning(runs, args.jobs, out)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["rnn", "rnn_s", "rnn_hn", "ti_naive", "ti", "ti_plus_plus_hn", "vi_hn"],
+        choices=list(METHODS),
+    )
+    parser.add_argument("--env", default="GridNavi-v0")
+    parser.add_argument("--frames", type=float, default=5e5, help="training frames per run")
+    parser.add_argument("--checkpoints", type=float, nargs="*", default=[1e5, 2.5e5, 5e5], help="frames to evaluate at")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[73, 20, 3], help="the reference's seeds by default")
+    parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
+    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
+    parser.add_argument(
+        "--out", default="benchmarks/results/gridnavi_task_inference.jsonl", help="JSON lines of results"
+    )
+    parser.add_argument(
+        "--save-root",
+        default=None,
+        help="save every run's model at its checkpoints under this folder, and resume an unfinished run from its last "
+        "one (a killed comparison loses at most one checkpoint interval per run)",
+    )
+    parser.add_argument("--report-only", action="store_true", help="train nothing: report what --out holds")
+    parser.add_argument("--previous", default=None, help="earlier results (JSON lines) to show beside, at their frames")
+    parser.add_argument("--table", default=None, help="also write the table as Markdown here")
+    parser.add_argument("--figure", default=None, help="adaptation curves beside the Bayes-optimal one (PNG)")
+    return parser
 
-finals: dict[str, dict[int, dict]] = defaultdict(dict)
-for record in final_records(out, args.frames):
-    if record.get("env") == args.env and record["method"] in args.methods:
-        finals[record["method"]][record["seed"]] = record
-previous: dict[str, list[float]] = defaultdict(list)
-previous_frames: dict[str, int] = {}
-if args.previous:  # each earlier run's last record
+
+#: One row of the table: display name, mean return, 68% CI (low, high), per-seed returns, adaptation curve, label.
+Row = tuple[str, float, float, float, list[float], list[float], str]
+
+
+def pending_runs(args: argparse.Namespace, finished: set[tuple[str, int]]) -> list[list[str]]:
+    """learning_curve.py's arguments for every (method, seed) not finished in --out, resuming from --save-root."""
+    runs = []
+    for label in args.methods:
+        _, conf, algo, overrides = METHODS[label]
+        for seed in args.seeds:
+            if (label, seed) in finished:
+                continue
+            arguments = ["--method", label, "--conf-file", str(ZOO_CONFIGS / conf), "--algo", algo, "--env", args.env]
+            arguments += ["--frames", str(args.frames), "--seed", str(seed), "--n-eval", str(args.n_eval)]
+            checkpoints = [c for c in args.checkpoints if c <= args.frames]
+            if args.save_root:
+                save_dir = Path(args.save_root) / args.env / label / f"seed{seed}"
+                arguments += ["--save-dir", str(save_dir)]
+                saved = sorted(save_dir.glob("*.zip"), key=lambda path: int(path.stem))
+                if saved:  # continue from the last checkpoint; the ones before it are in --out already
+                    arguments += ["--resume", str(saved[-1])]
+                    checkpoints = [c for c in checkpoints if c > int(saved[-1].stem)]
+            arguments += ["--checkpoints", *map(str, checkpoints)]
+            if overrides:
+                arguments += ["--hyperparams", *overrides]
+            runs.append(arguments)
+    return runs
+
+
+def previous_results(path: str, env: str) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per method, the final returns of each earlier run on ``env`` (its last record) and their frames."""
+    previous: dict[str, list[float]] = defaultdict(list)
+    previous_frames: dict[str, int] = {}
     last: dict[tuple[str, int], dict] = {}
-    for line in Path(args.previous).read_text().splitlines():
-        record = json.loads(line)
-        if record.get("env") == args.env:
+    for record in read_records(path):
+        if record.get("env") == env:
             key = (record["method"], record["seed"])
             if key not in last or record["frames"] >= last[key]["frames"]:
                 last[key] = record
     for (method, _), record in last.items():
         previous[method].append(record["meta_return"]["mean"])
         previous_frames[method] = record["frames"]
-rows: list[tuple[str, float, float, float, list[float], list[float], str]] = []
-print(f"\n{args.env}, {int(args.frames)} frames per run, seeds {args.seeds}; results in {out}")
-print(f"{'method':<30}{'return':>8}  {'68% CI over seeds':<18}  {'per seed':<24} adaptation curve (inner episodes)")
-for label in args.methods:
-    runs_done = dict(sorted(finals.get(label, {}).items()))  # by seed
-    values = [r["meta_return"]["mean"] for r in runs_done.values() if not r.get("diverged")]
-    name = METHODS[label][0]
-    if not values:
-        print(f"{name:<30}{'no finished run':>8}")
-        continue
-    low, high = bootstrap_ci(np.array(values)) if len(values) > 1 else (float("nan"), float("nan"))
-    curve = np.mean([[s["mean"] for s in r["inner_returns"]] for r in runs_done.values() if not r.get("diverged")], 0)
-    per_seed = " ".join(f"{v:.2f}" for v in values)
-    diverged = sum(1 for r in runs_done.values() if r.get("diverged"))
-    rows.append((name, float(np.mean(values)), low, high, values, curve.tolist(), label))
-    print(
-        f"{name:<30}{np.mean(values):>8.2f}  [{low:6.2f}, {high:6.2f}]    {per_seed:<24} "
-        f"{' '.join(f'{v:.2f}' for v in curve)}" + (f"  ({diverged} diverged)" if diverged else "")
-    )
-if args.env in BAYES_OPTIMAL:
-    optimal = BAYES_OPTIMAL[args.env]
-    print(f"{'Bayes-optimal':<30}{sum(optimal):>8.2f}  {'':<18}    {'':<24} {' '.join(f'{v:.2f}' for v in optimal)}")
-if args.table:
+    return previous, previous_frames
+
+
+def write_table(
+    args: argparse.Namespace, rows: list[Row], previous: dict[str, list[float]], previous_frames: dict[str, int]
+) -> None:
+    """The comparison as Markdown in --table, beside the earlier results."""
     header = (
         f"# {args.env}: the task-inference comparison, {args.frames:g} frames per run\n\n"
         f"`python benchmarks/learning/task_inference_comparison.py --methods {' '.join(args.methods)} "
         f"--frames {args.frames:g} "
         f"--seeds {' '.join(map(str, args.seeds))} --out {args.out}`\n\n"
-        "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI over "
-        "seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "
+        "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI "
+        "over seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "
         "last result in the earlier file (its frames)" + (f", `{args.previous}`" if args.previous else "") + ".\n\n"
         "| method | return | 68% CI | per seed | adaptation curve | earlier |\n|---|---|---|---|---|---|\n"
     )
@@ -170,7 +156,10 @@ if args.table:
         optimal = BAYES_OPTIMAL[args.env]
         body += f"| Bayes-optimal | {sum(optimal):.2f} | | | {' '.join(f'{v:.2f}' for v in optimal)} | |\n"
     Path(args.table).write_text(header + body)
-if args.figure and rows:
+
+
+def draw_figure(args: argparse.Namespace, rows: list[Row]) -> None:
+    """The adaptation curves beside the Bayes-optimal one, as a PNG in --figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,5 +177,54 @@ if args.figure and rows:
     axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.figure, dpi=120)
-if any(codes):
-    print(f"{sum(1 for c in codes if c)} run(s) exited with an error (diverged runs exit with 1)")
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch()
+    finished = {(r["method"], r["seed"]) for r in final_records(out, args.frames) if r.get("env") == args.env}
+    runs = pending_runs(args, finished)
+    print(f"{len(runs)} runs to do ({len(finished)} already in {out})", flush=True)
+    codes = [] if args.report_only else run_learning(runs, args.jobs, out)
+
+    finals: dict[str, dict[int, dict]] = defaultdict(dict)
+    for record in final_records(out, args.frames):
+        if record.get("env") == args.env and record["method"] in args.methods:
+            finals[record["method"]][record["seed"]] = record
+    previous, previous_frames = previous_results(args.previous, args.env) if args.previous else ({}, {})
+    rows: list[Row] = []
+    print(f"\n{args.env}, {int(args.frames)} frames per run, seeds {args.seeds}; results in {out}")
+    print(f"{'method':<30}{'return':>8}  {'68% CI over seeds':<18}  {'per seed':<24} adaptation curve (inner episodes)")
+    for label in args.methods:
+        runs_done = dict(sorted(finals.get(label, {}).items()))  # by seed
+        finite = [r for r in runs_done.values() if not r.get("diverged")]
+        values = [r["meta_return"]["mean"] for r in finite]
+        name = METHODS[label][0]
+        if not values:
+            print(f"{name:<30}{'no finished run':>8}")
+            continue
+        low, high = bootstrap_ci(np.array(values)) if len(values) > 1 else (float("nan"), float("nan"))
+        curve = np.mean([[s["mean"] for s in r["inner_returns"]] for r in finite], 0)
+        per_seed = " ".join(f"{v:.2f}" for v in values)
+        diverged = len(runs_done) - len(finite)
+        rows.append((name, float(np.mean(values)), low, high, values, curve.tolist(), label))
+        print(
+            f"{name:<30}{np.mean(values):>8.2f}  [{low:6.2f}, {high:6.2f}]    {per_seed:<24} "
+            f"{' '.join(f'{v:.2f}' for v in curve)}" + (f"  ({diverged} diverged)" if diverged else "")
+        )
+    if args.env in BAYES_OPTIMAL:
+        optimal = BAYES_OPTIMAL[args.env]
+        curve = " ".join(f"{v:.2f}" for v in optimal)
+        print(f"{'Bayes-optimal':<30}{sum(optimal):>8.2f}  {'':<18}    {'':<24} {curve}")
+    if args.table:
+        write_table(args, rows, previous, previous_frames)
+    if args.figure and rows:
+        draw_figure(args, rows)
+    if any(codes):
+        print(f"{sum(1 for c in codes if c)} run(s) exited with an error (diverged runs exit with 1)")
+
+
+if __name__ == "__main__":
+    main()

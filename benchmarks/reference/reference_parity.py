@@ -55,6 +55,11 @@ one thread (the module comparisons about a minute and a half).
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import REPO_ROOT, add_threads_option, set_threads
 
 DEFAULT_METHODS = (
     "RNN",
@@ -99,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--init-seeds", type=int, default=30, help="seeds of the initialisation comparison (fresh modules per seed)"
     )
     parser.add_argument("--out", default=None, help="also write the report as markdown to this file")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_threads_option(parser, default=1)
     return parser
 
 
@@ -113,18 +118,14 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import types  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from gymnasium import spaces  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: Files of the reference checkout that the harness imports or reads; a folder without them is not a checkout.
 #: The reference's config files (argument parsers) of the compared environments.
@@ -3263,7 +3264,8 @@ def markdown(command: str, report: Report, seconds: float, ref: Reference, threa
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Compare, print the report and the summary line, and write --out."""
     parser = build_parser()
     options = parser.parse_args(argv)
     unknown = [method for method in options.methods if method not in METHODS]
@@ -3276,7 +3278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--reference {reference_path} is not a checkout of jacooba/hyper (github.com/jacooba/hyper): "
             + "; ".join(problems)
         )
-    th.set_num_threads(options.threads)
+    set_threads(options.threads)
     start = time.perf_counter()
     ref = load_reference(reference_path)
     report = Report()
@@ -3316,8 +3318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
         Path(options.out).parent.mkdir(parents=True, exist_ok=True)
         Path(options.out).write_text(markdown(command, report, seconds, ref, options.threads))
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -34,7 +34,9 @@ from pathlib import Path
 MARKER = "@@reference-checkpoint"
 
 
-def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line before ``--`` (the reference's main.py arguments follow it)."""
+    # Not benchmarks.common's helpers: this runs under the reference's interpreter, importing nothing of this repo.
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", required=True, help="checkout of the reference implementation")
     parser.add_argument("--save-dir", required=True, help="states and evaluations of this run")
@@ -44,10 +46,17 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--vec-env", choices=["dummy", "subproc"], default="dummy")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--progress-every", type=int, default=25, help="print training progress every N updates")
-    if "--" not in argv:
+    return parser
+
+
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """This script's options, and the reference's main.py arguments (after ``--``)."""
+    parser = build_parser()
+    split = argv.index("--") if "--" in argv else len(argv)
+    options = parser.parse_args(argv[:split])  # first, so that --help answers without '--'
+    if split == len(argv):
         parser.error("the reference's main.py arguments must follow '--'")
-    split = argv.index("--")
-    return parser.parse_args(argv[:split]), argv[split + 1 :]
+    return options, argv[split + 1 :]
 
 
 class AllCheckpointsDone(Exception):

@@ -1,9 +1,9 @@
 """Our learning curves beside the reference implementation's, from the result files of both runners.
 
-    python benchmarks/reports/side_by_side.py \
-        --ours benchmarks/results/gridnavi_comparison_1e6.jsonl \
-        --reference benchmarks/results/reference_side_by_side.jsonl \
-        --pair rnn_hn_256=rnn_hn --pair ti_plus_plus_hn=ti_plus_plus_hn --seeds 73 20 --frames 5e5 \
+    python benchmarks/reports/side_by_side.py \\
+        --ours benchmarks/results/gridnavi_comparison_1e6.jsonl \\
+        --reference benchmarks/results/reference_side_by_side.jsonl \\
+        --pair rnn_hn_256=rnn_hn --pair ti_plus_plus_hn=ti_plus_plus_hn --seeds 73 20 --frames 5e5 \\
         --table benchmarks/results/reference_side_by_side.md --figure benchmarks/results/reference_side_by_side.png
 
 Ours come from benchmarks/learning/task_inference_comparison.py (or learning_curve.py), the reference's from
@@ -18,28 +18,36 @@ figure draws both learning curves per pair, each seed thin and the mean thick. C
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--ours", required=True, help="our JSON lines (task_inference_comparison.py / learning_curve.py)")
-parser.add_argument("--reference", required=True, help="the reference's JSON lines (reference_run.py)")
-parser.add_argument("--pair", action="append", required=True, help="OUR_LABEL=REFERENCE_LABEL, once per method")
-parser.add_argument("--env", default="GridNavi-v0")
-parser.add_argument("--seeds", type=int, nargs="+", default=[73, 20])
-parser.add_argument("--frames", type=float, default=5e5, help="last checkpoint to show")
-parser.add_argument("--table", default=None, help="write the Markdown table here (printed either way)")
-parser.add_argument("--figure", default=None, help="write the figure here (PNG)")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import new_parser, read_records
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    parser.add_argument(
+        "--ours", required=True, help="our JSON lines (task_inference_comparison.py / learning_curve.py)"
+    )
+    parser.add_argument("--reference", required=True, help="the reference's JSON lines (reference_run.py)")
+    parser.add_argument("--pair", action="append", required=True, help="OUR_LABEL=REFERENCE_LABEL, once per method")
+    parser.add_argument("--env", default="GridNavi-v0")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[73, 20])
+    parser.add_argument("--frames", type=float, default=5e5, help="last checkpoint to show")
+    parser.add_argument("--table", default=None, help="write the Markdown table here (printed either way)")
+    parser.add_argument("--figure", default=None, help="write the figure here (PNG)")
+    return parser
 
 
 def curves(path: Path, label: str, env: str, seeds: list[int], frames: float) -> dict[int, list[dict]]:
     """Per seed, the records of ``label`` up to ``frames`` (a few hundred frames of slack), by frames."""
     by_seed: dict[int, dict[int, dict]] = defaultdict(dict)
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
+    for record in read_records(path):
         wanted = record["method"] == label and record.get("env", env) == env and record["seed"] in seeds
         if wanted and record["frames"] <= frames * 1.01:
             by_seed[record["seed"]][record["frames"]] = record  # a rerun's line replaces the earlier one
@@ -57,7 +65,7 @@ def summary(runs: dict[int, list[dict]], rank: int) -> tuple[float, float, float
 
 
 def main() -> None:
-    args = parser.parse_args()
+    args = build_parser().parse_args()
     pairs = [tuple(pair.split("=", 1)) for pair in args.pair]
     lines = [
         f"{args.env}: mean deterministic meta-episode return over seeds {args.seeds} (min .. max over seeds; n = seeds "

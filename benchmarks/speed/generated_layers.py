@@ -14,25 +14,33 @@ import argparse
 import multiprocessing as mp
 import resource
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch as th
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import add_threads_option, new_parser, set_threads
 from sb3_hypernet.hypernet import HyperMLP
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 240, 960])
-parser.add_argument("--repeats", type=int, default=20)
-parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-parser.add_argument("--device", default="cpu")
-parser.add_argument("--width", type=int, default=256, help="state embedding size")
-parser.add_argument("--cond", type=int, default=25, help="latent embedding size")
-parser.add_argument("--actions", type=int, default=5)
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 240, 960])
+    parser.add_argument("--repeats", type=int, default=20)
+    add_threads_option(parser)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=int, default=256, help="state embedding size")
+    parser.add_argument("--cond", type=int, default=25, help="latent embedding size")
+    parser.add_argument("--actions", type=int, default=5)
+    return parser
 
 
 def measure(mode: str, batch: int, args: argparse.Namespace, queue: mp.Queue) -> None:
-    if args.threads:
-        th.set_num_threads(args.threads)
+    """In a fresh process (its peak memory its own): median forward and forward + backward times, and peak MB."""
+    set_threads(args.threads)
     th.manual_seed(0)
     device = th.device(args.device)
     actor = HyperMLP([args.width, 256, 128, args.actions], args.cond, "categorical", mode=mode).to(device)
@@ -69,8 +77,8 @@ def measure(mode: str, batch: int, args: argparse.Namespace, queue: mp.Queue) ->
     queue.put((forward, both, peak_mb, th.get_num_threads()))
 
 
-if __name__ == "__main__":
-    args = parser.parse_args()
+def main() -> None:
+    args = build_parser().parse_args()
     context = mp.get_context("spawn")
     results = {}
     for batch in args.batch_sizes:
@@ -90,3 +98,7 @@ if __name__ == "__main__":
             print(
                 f"{batch:>6} {mode:<13}{forward * 1e3:>11.2f}{both * 1e3:>12.2f}{peak:>9.1f}{both / reference:>11.2f}"
             )
+
+
+if __name__ == "__main__":  # spawned measuring processes import this module without running main()
+    main()

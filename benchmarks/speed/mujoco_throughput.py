@@ -12,30 +12,37 @@ update. The ratio says how much of training time the simulator takes.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch as th
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 import envs  # noqa: F401
+from benchmarks.common import ZOO_CONFIGS, add_threads_option, new_parser, set_threads
 from sb3_hypernet.zoo import build_model
 
 ENV_IDS = ["CheetahDir-v0", "CheetahVel-v0", "AntDir-v0", "WalkerRandParams-v0", "HumanoidDir-v0"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
     parser.add_argument("--envs", nargs="+", default=ENV_IDS)
     parser.add_argument("--env-steps", type=int, default=2000, help="vectorised steps for the env-only figure")
     parser.add_argument("--updates", type=int, default=1, help="timed PPO updates per env")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    add_threads_option(parser)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--vec-env", nargs="+", default=["dummy"], choices=["dummy", "subproc"], help="VecEnv classes")
-    args = parser.parse_args()
-    if args.threads:
-        th.set_num_threads(args.threads)
-    config = Path(__file__).resolve().parents[2] / "zoo_configs" / "rnn_hn.yml"
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    set_threads(args.threads)
+    config = ZOO_CONFIGS / "rnn_hn.yml"
 
     print(f"device {args.device}, torch {th.__version__}, torch threads {th.get_num_threads()}")
     print(f"{'env':<22}{'vec env':>9}{'env steps/s':>12}{'train frames/s':>16}{'env share':>11}")

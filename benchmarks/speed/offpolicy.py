@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -35,30 +37,36 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
 from sb3_hypernet import HyperSACPolicy, HyperTD3Policy
-
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("mode", choices=["throughput", "learning", "table"])
-parser.add_argument("--env", default="HalfCheetah-v5")
-parser.add_argument("--steps", type=int, default=200, help="throughput: timed steps per measurement; learning: budget")
-parser.add_argument("--repeats", type=int, default=3)
-parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-parser.add_argument("--learning-starts", type=int, default=10_000)
-parser.add_argument("--eval-every", type=int, default=5_000)
-parser.add_argument("--eval-episodes", type=int, default=5)
-parser.add_argument("--critics", nargs="+", default=["mlp", "hyper"], choices=["mlp", "hyper"])
-parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-if args.threads:
-    th.set_num_threads(args.threads)
 
 #: The zoo configs' settings: actor learning rate 3e-4, hyper critics at 5e-5 (SPEC 7).
 HYPER_KWARGS = {"critic_learning_rate": 5e-5}
 
 
-def make(algo: type, critic: str, seed: int, learning_starts: int):
-    """``critic``: "mlp", "hyper", or "hyper-full-graph" (the actor's loss also builds the critic's gradients)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    parser.add_argument("mode", choices=["throughput", "learning", "table"])
+    parser.add_argument("--env", default="HalfCheetah-v5")
+    parser.add_argument(
+        "--steps", type=int, default=200, help="throughput: timed steps per measurement; learning: budget"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--learning-starts", type=int, default=10_000)
+    parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--critics", nargs="+", default=["mlp", "hyper"], choices=["mlp", "hyper"])
+    add_threads_option(parser)
+    parser.add_argument("--out", default=None)
+    return parser
+
+
+def make(args: argparse.Namespace, algo: type, critic: str, seed: int, learning_starts: int) -> Any:
+    """``algo`` on --env; ``critic``: "mlp", "hyper", or "hyper-full-graph" (the actor's loss also builds the
+    critic's gradients)."""
     hyper = critic.startswith("hyper")
     policy = {SAC: HyperSACPolicy, TD3: HyperTD3Policy}[algo] if hyper else "MlpPolicy"
     kwargs = {}
@@ -71,7 +79,8 @@ def make(algo: type, critic: str, seed: int, learning_starts: int):
     return algo(policy, env, learning_rate=3e-4, learning_starts=learning_starts, seed=seed, **kwargs)
 
 
-def throughput() -> None:
+def throughput(args: argparse.Namespace) -> None:
+    """Training steps per second of SAC and TD3 with each critic."""
     warm = 300
     print(f"{args.env}, torch threads {th.get_num_threads()}, {args.steps} timed training steps after {warm} random "
           f"steps, batch 256, median of {args.repeats} interleaved runs")  # fmt: skip
@@ -81,7 +90,7 @@ def throughput() -> None:
         sizes = {}
         for _ in range(args.repeats):
             for critic in rates:
-                model = make(algo, critic, 0, warm)
+                model = make(args, algo, critic, 0, warm)
                 model.learn(warm + 10)  # random steps, then a few updates (first-call costs)
                 began = time.perf_counter()
                 model.learn(args.steps, reset_num_timesteps=False)
@@ -96,16 +105,18 @@ def throughput() -> None:
 
 
 class Evaluate(BaseCallback):
-    """Deterministic evaluation every ``args.eval_every`` steps, appended to --out."""
+    """Deterministic evaluation every --eval-every steps, appended to --out."""
 
-    def __init__(self, critic: str, seed: int):
+    def __init__(self, args: argparse.Namespace, critic: str, seed: int):
         super().__init__()
+        self.args = args
         self.critic, self.seed, self.next = critic, seed, args.eval_every
         self.began = time.perf_counter()
         self.eval_env = Monitor(gym.make(args.env))  # not the training env: its episode must go on
         self.eval_env.reset(seed=10_000 + seed)
 
     def _on_step(self) -> bool:
+        args = self.args
         if self.num_timesteps >= self.next:
             self.next += args.eval_every
             mean, std = evaluate_policy(self.model, self.eval_env, args.eval_episodes, deterministic=True)
@@ -114,22 +125,23 @@ class Evaluate(BaseCallback):
                           threads=th.get_num_threads(), learning_starts=args.learning_starts)  # fmt: skip
             print(json.dumps(record), flush=True)
             if args.out:
-                with open(args.out, "a") as file:
-                    file.write(json.dumps(record) + "\n")
+                append_record(args.out, record)
         return True
 
 
-def learning() -> None:
+def learning(args: argparse.Namespace) -> None:
+    """SAC with each critic and seed, evaluated as it trains."""
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for critic in args.critics:
-            model = make(SAC, critic, seed, args.learning_starts)
-            model.learn(args.steps, callback=Evaluate(critic, seed))
+            model = make(args, SAC, critic, seed, args.learning_starts)
+            model.learn(args.steps, callback=Evaluate(args, critic, seed))
 
 
-def table() -> None:
-    records = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+def table(args: argparse.Namespace) -> None:
+    """The learning results in --out as a Markdown table."""
+    records = read_records(args.out)
     curves: dict[str, dict[int, dict[int, float]]] = {"mlp": {}, "hyper": {}}  # critic -> step -> seed -> return
     rates = {}
     for record in records:
@@ -154,4 +166,11 @@ def table() -> None:
         f"{critic} seed {seed}: {rate:.2f}" for (critic, seed), rate in sorted(rates.items())))  # fmt: skip
 
 
-{"throughput": throughput, "learning": learning, "table": table}[args.mode]()
+def main() -> None:
+    args = build_parser().parse_args()
+    set_threads(args.threads)
+    {"throughput": throughput, "learning": learning, "table": table}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch as th
@@ -22,19 +24,9 @@ from gymnasium import spaces
 from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import add_threads_option, new_parser, set_threads
 from sb3_hypernet.buffers import SequenceDictRolloutBuffer
-
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--n-envs", type=int, nargs="+", default=[16, 256, 1024])
-parser.add_argument("--n-steps", type=int, default=60)
-parser.add_argument("--batch-size", type=int, default=None, help="frames per minibatch (default: 4 minibatches)")
-parser.add_argument("--epochs", type=int, default=2)
-parser.add_argument("--repeats", type=int, default=5)
-parser.add_argument("--device", default="cpu")
-parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-args = parser.parse_args()
-if args.threads:
-    th.set_num_threads(args.threads)
 
 SPACE = spaces.Dict(
     {
@@ -48,50 +40,70 @@ ACTIONS = spaces.Discrete(5)
 HIDDEN = 256
 
 
-def filled(buffer_cls: type, n_envs: int) -> RecurrentDictRolloutBuffer:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    parser.add_argument("--n-envs", type=int, nargs="+", default=[16, 256, 1024])
+    parser.add_argument("--n-steps", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=None, help="frames per minibatch (default: 4 minibatches)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    add_threads_option(parser)
+    return parser
+
+
+def filled(buffer_cls: type, n_envs: int, n_steps: int, device: str) -> RecurrentDictRolloutBuffer:
     """A buffer of ``buffer_cls`` holding a random rollout with GridNavi's shapes."""
     rng = np.random.default_rng(0)
-    shape = (args.n_steps, 1, n_envs, HIDDEN)
-    buffer = buffer_cls(args.n_steps, SPACE, ACTIONS, shape, args.device, 0.95, 0.95, n_envs)
-    for step in range(args.n_steps):
+    shape = (n_steps, 1, n_envs, HIDDEN)
+    buffer = buffer_cls(n_steps, SPACE, ACTIONS, shape, device, 0.95, 0.95, n_envs)
+    for step in range(n_steps):
         obs = {key: rng.random((n_envs, *space.shape), dtype=np.float32) for key, space in SPACE.spaces.items()}
-        state = th.as_tensor(rng.random((1, n_envs, HIDDEN), dtype=np.float32), device=args.device)
+        state = th.as_tensor(rng.random((1, n_envs, HIDDEN), dtype=np.float32), device=device)
         buffer.add(
             obs,
             rng.integers(0, 5, (n_envs, 1)),
             rng.random(n_envs, dtype=np.float32),
             np.full(n_envs, step % 60 == 0),
-            th.zeros((n_envs, 1), device=args.device),
-            th.zeros(n_envs, device=args.device),
+            th.zeros((n_envs, 1), device=device),
+            th.zeros(n_envs, device=device),
             lstm_states=RNNStates((state, state), (state, state)),
         )
-    buffer.compute_returns_and_advantage(th.zeros((n_envs, 1), device=args.device), np.zeros(n_envs, bool))
+    buffer.compute_returns_and_advantage(th.zeros((n_envs, 1), device=device), np.zeros(n_envs, bool))
     return buffer
 
 
-def seconds_per_update(buffer: RecurrentDictRolloutBuffer, batch_size: int) -> float:
-    """Wall time of --epochs passes over the minibatches (first use of this rollout included)."""
+def seconds_per_update(buffer: RecurrentDictRolloutBuffer, batch_size: int, epochs: int, device: str) -> float:
+    """Wall time of ``epochs`` passes over the minibatches (first use of this rollout included)."""
     began = time.perf_counter()
-    for _ in range(args.epochs):
+    for _ in range(epochs):
         for batch in buffer.get(batch_size):
             last = batch.observations["obs"]
-    if args.device.startswith("cuda"):
+    if device.startswith("cuda"):
         th.cuda.synchronize()
     del last
     return time.perf_counter() - began
 
 
-print(
-    f"device {args.device}, torch threads {th.get_num_threads()}, {args.n_steps} steps per env, {args.epochs} "
-    f"epochs, median of {args.repeats}"
-)
-print(f"{'n_envs':>7} {'minibatch':>9} {'sb3-contrib ms':>15} {'sequence ms':>12} {'ratio':>6}")
-for n_envs in args.n_envs:
-    batch_size = args.batch_size or n_envs * args.n_steps // 4
-    times: dict[str, list[float]] = {"stock": [], "sequence": []}
-    for _ in range(args.repeats):
-        for name, buffer_cls in (("stock", RecurrentDictRolloutBuffer), ("sequence", SequenceDictRolloutBuffer)):
-            buffer = filled(buffer_cls, n_envs)
-            times[name].append(seconds_per_update(buffer, batch_size))
-    stock, sequence = (1000 * statistics.median(times[name]) for name in ("stock", "sequence"))
-    print(f"{n_envs:>7} {batch_size:>9} {stock:>15.1f} {sequence:>12.1f} {stock / sequence:>6.1f}", flush=True)
+def main() -> None:
+    args = build_parser().parse_args()
+    set_threads(args.threads)
+    print(
+        f"device {args.device}, torch threads {th.get_num_threads()}, {args.n_steps} steps per env, {args.epochs} "
+        f"epochs, median of {args.repeats}"
+    )
+    print(f"{'n_envs':>7} {'minibatch':>9} {'sb3-contrib ms':>15} {'sequence ms':>12} {'ratio':>6}")
+    for n_envs in args.n_envs:
+        batch_size = args.batch_size or n_envs * args.n_steps // 4
+        times: dict[str, list[float]] = {"stock": [], "sequence": []}
+        for _ in range(args.repeats):
+            for name, buffer_cls in (("stock", RecurrentDictRolloutBuffer), ("sequence", SequenceDictRolloutBuffer)):
+                buffer = filled(buffer_cls, n_envs, args.n_steps, args.device)
+                times[name].append(seconds_per_update(buffer, batch_size, args.epochs, args.device))
+        stock, sequence = (1000 * statistics.median(times[name]) for name in ("stock", "sequence"))
+        print(f"{n_envs:>7} {batch_size:>9} {stock:>15.1f} {sequence:>12.1f} {stock / sequence:>6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
