@@ -77,7 +77,7 @@ def timed(clock: dict[str, float], key: str, function: Callable[..., Any], devic
 def run(args: argparse.Namespace, method: str, algo: str, n_envs: int) -> dict[str, float]:
     """Seconds per part and frames/s of ``args.updates`` updates of ``method`` with ``n_envs`` envs."""
     conf = ZOO_CONFIGS / f"{method}.yml"
-    entry = load_hyperparams(conf, args.env)
+    entry = load_hyperparams(conf, args.env, algo)  # checked against the algorithm the row trains with
     minibatches = entry["n_envs"] * entry["n_steps"] // entry["batch_size"]
     overrides: dict[str, Any] = dict(n_envs=n_envs, batch_size=n_envs * entry["n_steps"] // minibatches)
     if args.hypernet_mode and "hypernet_mode" in constructor_keywords(pydoc.locate(entry["policy"])):
