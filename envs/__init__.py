@@ -9,7 +9,7 @@ from importlib.util import find_spec
 
 from gymnasium.envs.registration import register
 
-_META = "sb3_hypernet.wrappers:make_meta_env"
+_META = "sb3_hypernet.common.meta_episode:make_meta_env"
 
 # Grid-Worlds: 15-step episodes, 4 episodes per meta-episode (SPEC 1, 5).
 register(id="GridNaviTask-v0", entry_point="envs.gridworld:GridNavi", max_episode_steps=15)
@@ -92,3 +92,6 @@ for _name, _task in {"PickPlace": "pick-place-v3", "Push": "push-v3", "Reach": "
     register(id=f"ML1{_name}-v0", entry_point=_META, kwargs={"task_env_id": f"ML1{_name}Task-v0", "n_episodes": 2})
 register(id="ML10Task-v0", entry_point=_METAWORLD, max_episode_steps=500, kwargs={"benchmark_name": "ML10"})
 register(id="ML10-v0", entry_point=_META, kwargs={"task_env_id": "ML10Task-v0", "n_episodes": 2})
+
+# The array-stepped VecEnvs of the families above register themselves with the library.
+import envs.vector  # noqa: E402, F401

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_hypernet.wrappers import TaskDistribution
+from sb3_hypernet.common.task import TaskDistribution
 
 # stay, up, right, down, left
 _MOVES = np.array([[0, 0], [0, 1], [1, 0], [0, -1], [-1, 0]], dtype=np.int64)

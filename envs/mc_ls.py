@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_hypernet.wrappers import EPISODE_STATISTICS_KEY, TaskDistribution
+from sb3_hypernet.common.task import EPISODE_STATISTICS_KEY, TaskDistribution
 
 LEFT, FORWARD, RIGHT = 0, 1, 2
 ACTION_NAMES = ("left", "forward", "right")

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_hypernet.wrappers import TaskDistribution
+from sb3_hypernet.common.task import TaskDistribution
 
 try:
     import metaworld

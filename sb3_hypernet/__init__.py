@@ -1,24 +1,35 @@
-"""sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO."""
+"""sb3-hypernet: recurrent hypernetwork policies and meta-episode environments for sb3-contrib's RecurrentPPO.
 
-from sb3_hypernet.callbacks import LatentDiagnostics, MetaEpisodeLogger
-from sb3_hypernet.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy, load_meta_model
+Layout, in Stable-Baselines3's manner: :mod:`sb3_hypernet.common` (shared machinery), one folder per algorithm or
+method family (:mod:`~sb3_hypernet.meta_ppo`, :mod:`~sb3_hypernet.rnn`, :mod:`~sb3_hypernet.task_inference`,
+:mod:`~sb3_hypernet.varibad`, :mod:`~sb3_hypernet.offpolicy`), :mod:`~sb3_hypernet.experiments` (rl_zoo3, sweeps,
+figures) and the command lines (``train``, ``enjoy``, ``evaluate``, ``optimize``, ``sweep``, ``plot``; also as
+``sb3-hypernet <command>``).
+"""
+
+from sb3_hypernet import _moved
+from sb3_hypernet.common.callbacks import LatentDiagnostics, MetaEpisodeLogger
+from sb3_hypernet.common.evaluation import MetaEvaluation, RandomPolicy, evaluate_meta_policy
+from sb3_hypernet.common.meta_episode import MetaEpisodeWrapper, make_meta_env
+from sb3_hypernet.common.policies import MetaRecurrentPolicy
+from sb3_hypernet.common.task import TaskDistribution
+from sb3_hypernet.meta_ppo import MetaRecurrentPPO, load_meta_model
 from sb3_hypernet.offpolicy import ContextHyperSACPolicy, ContextHyperTD3Policy, HyperSACPolicy, HyperTD3Policy
-from sb3_hypernet.policies import MetaRecurrentPolicy, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
+from sb3_hypernet.rnn import RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
 from sb3_hypernet.task_inference import (
     BIPlusPlusHNPolicy,
-    MetaRecurrentPPO,
     MultiTaskHNPolicy,
     TIHNPolicy,
     TINaivePolicy,
     TIPlusPlusHNPolicy,
     TIPlusPlusPolicy,
     TIPolicy,
-    VIHNPolicy,
-    VIPolicy,
 )
-from sb3_hypernet.wrappers import MetaEpisodeWrapper, TaskDistribution, make_meta_env
+from sb3_hypernet.varibad import VIHNPolicy, VIPolicy
 
-__version__ = "0.1.0"
+_moved.install()
+
+__version__ = "0.2.0"
 
 __all__ = [
     "BIPlusPlusHNPolicy",

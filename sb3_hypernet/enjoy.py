@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rl_zoo3.enjoy import enjoy
 
-from sb3_hypernet.zoo import register_algorithms
+from sb3_hypernet.experiments.zoo import register_algorithms
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
 
 Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
 (and success rates where the benchmark reports success); ``--json`` prints the same as JSON. ``--protocol
-adaptation`` runs Meta-World's protocol instead (:mod:`sb3_hypernet.adaptation`): per task of each split,
+adaptation`` runs Meta-World's protocol instead (:mod:`sb3_hypernet.common.adaptation`): per task of each split,
 ``--adaptation-episodes`` then ``--evaluation-episodes`` inner episodes with the hidden state kept, and the success
 rate of the evaluation episodes, per split.
 """
@@ -25,17 +25,18 @@ from rl_zoo3.utils import StoreDict, get_latest_run_id
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_hypernet.adaptation import evaluate_adaptation
-from sb3_hypernet.evaluation import (
+from sb3_hypernet.common.adaptation import evaluate_adaptation
+from sb3_hypernet.common.array_vec_env import make_array_vec_env
+from sb3_hypernet.common.evaluation import (
     MetaEvaluation,
     check_model_fits_env,
     evaluate_meta_policy,
     find_vecnormalize,
     find_zoo_env_kwargs,
-    load_meta_model,
     wrap_vecnormalize,
 )
-from sb3_hypernet.wrappers import make_meta_env
+from sb3_hypernet.common.meta_episode import make_meta_env
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -180,8 +181,6 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
         # As rl_zoo3.enjoy: the env keyword arguments the run trained with, then those given here.
         env_kwargs = {**find_zoo_env_kwargs(args.model), **args.env_kwargs}
         if args.vec_env == "array":
-            from envs.vector import make_array_vec_env
-
             vec_env = make_array_vec_env(args.env, n_envs, env_kwargs=env_kwargs)
         else:
             vec_env = DummyVecEnv([lambda: gym.make(args.env, **env_kwargs) for _ in range(n_envs)])

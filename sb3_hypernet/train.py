@@ -17,43 +17,9 @@ from __future__ import annotations
 import sys
 
 import rl_zoo3.train
-import torch as th
-from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_hypernet.optimize import MetaExperimentManager, use_search_space
-from sb3_hypernet.zoo import register_algorithms
-
-
-def use_array_vec_env(argv: list[str]) -> list[str]:
-    """``argv`` with ``--vec-env array`` replaced by zoo's ``dummy``, after pointing rl_zoo3's own VecEnv override
-    (``ExperimentManager.default_vec_env_cls``) at the array-stepped VecEnv; ``argv`` unchanged otherwise."""
-    argv = list(argv)
-    for i, arg in enumerate(argv):
-        value = arg.split("=", 1)[1] if arg.startswith("--vec-env=") else argv[i + 1] if arg == "--vec-env" else None
-        if value == "array":
-            from envs.vector import array_vec_env
-
-            ExperimentManager.default_vec_env_cls = staticmethod(array_vec_env)  # a function, not a method
-            argv[i : i + (1 if "=" in arg else 2)] = ["--vec-env", "dummy"]
-            break
-    return argv
-
-
-def enable_tf32() -> None:
-    """Let CUDA run float32 matrix products, convolutions and cuDNN's GRU in TensorFloat-32 (Ampere and later: ~10
-    bits of mantissa in the products, float32 accumulation). CPU computations are unaffected; PPO's losses and
-    optimiser stay float32."""
-    th.backends.cuda.matmul.fp32_precision = "tf32"
-    th.backends.cudnn.conv.fp32_precision = "tf32"
-    th.backends.cudnn.rnn.fp32_precision = "tf32"
-
-
-def use_tf32(argv: list[str]) -> list[str]:
-    """``argv`` without ``--tf32``, after :func:`enable_tf32` if it was there."""
-    if "--tf32" not in argv:
-        return list(argv)
-    enable_tf32()
-    return [arg for arg in argv if arg != "--tf32"]
+from sb3_hypernet.experiments.search_space import MetaExperimentManager, use_search_space
+from sb3_hypernet.experiments.zoo import register_algorithms, use_array_vec_env, use_tf32
 
 
 def main() -> None:

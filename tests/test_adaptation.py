@@ -1,5 +1,5 @@
-"""Meta-World's evaluation protocol for recurrent meta-learners (sb3_hypernet.adaptation): the same success rates as
-metaworld.evaluation on the same fixed policy, the hidden state kept across a task's episodes, bookkeeping."""
+"""Meta-World's evaluation protocol for recurrent meta-learners (sb3_hypernet.common.adaptation): the same success
+rates as metaworld.evaluation on the same fixed policy, the hidden state kept across a task's episodes, bookkeeping."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ metaworld_envs = pytest.importorskip("envs.metaworld", reason="needs the metawor
 import metaworld  # noqa: E402
 from metaworld.evaluation import metalearning_evaluation  # noqa: E402
 
-from sb3_hypernet.adaptation import evaluate_adaptation  # noqa: E402
+from sb3_hypernet.common.adaptation import evaluate_adaptation  # noqa: E402
 
 
 def reach_toward(point: np.ndarray):
@@ -121,7 +121,7 @@ def test_the_evaluator_runs_the_protocol_on_each_split_of_a_saved_model(tmp_path
     from pathlib import Path
 
     from sb3_hypernet.evaluate import main as evaluate_main
-    from sb3_hypernet.zoo import build_model
+    from sb3_hypernet.experiments.zoo import build_model
 
     conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "sb3_loss" / "rnn_hn.yml"
     small = "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_embedding_dim=4)"

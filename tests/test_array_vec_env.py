@@ -20,9 +20,8 @@ from envs.vector import array_vec_env, make_array_vec_env
 from envs.vector.gridworld import GridNaviVecEnv
 from envs.vector.mc_ls import LongShortMemoryVecEnv
 from sb3_hypernet import evaluate
-from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.train import use_array_vec_env
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.common.evaluation import RandomPolicy, evaluate_meta_policy
+from sb3_hypernet.experiments.zoo import build_model, use_array_vec_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GRID_IDS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]

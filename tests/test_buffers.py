@@ -9,7 +9,7 @@ from gymnasium import spaces
 from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer, RecurrentRolloutBuffer
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
-from sb3_hypernet.buffers import SequenceDictRolloutBuffer, SequenceRolloutBuffer, padded_positions
+from sb3_hypernet.common.buffers import SequenceDictRolloutBuffer, SequenceRolloutBuffer, padded_positions
 
 N_STEPS, N_ENVS, LAYERS, HIDDEN = 23, 5, 1, 6
 DICT_SPACE = spaces.Dict(

@@ -10,7 +10,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy
-from sb3_hypernet.train import use_tf32
+from sb3_hypernet.experiments.zoo import use_tf32
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=4, state_embedding_dim=8)
 CUDA = pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA GPU")
@@ -67,7 +67,7 @@ def compare_buffer_on(device: str) -> None:
     from gymnasium import spaces
     from test_buffers import DICT_SPACE, N_ENVS, N_STEPS, assert_same, fill
 
-    from sb3_hypernet.buffers import SequenceDictRolloutBuffer
+    from sb3_hypernet.common.buffers import SequenceDictRolloutBuffer
 
     action_space = spaces.Discrete(4)
     shape = (N_STEPS, 1, N_ENVS, 6)

@@ -12,7 +12,7 @@ from test_task_inference import LENGTH, N_SEQ, sequences
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, RNNPolicy, RNNSPolicy, TINaivePolicy
-from sb3_hypernet.evaluation import load_meta_model
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_dim=3)
 HN_SMALL = dict(SMALL, state_embedding_dim=12)

@@ -17,14 +17,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 import envs  # noqa: F401  (registers the gymnasium ids)
 from sb3_hypernet import MetaEpisodeWrapper, RNNHNPolicy, RNNPolicy, TaskDistribution
-from sb3_hypernet.evaluation import (
+from sb3_hypernet.common.evaluation import (
     MetaEvaluation,
     RandomPolicy,
     bootstrap_ci,
     check_model_fits_env,
     evaluate_meta_policy,
-    load_meta_model,
 )
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 # The toy task envs terminate by themselves and need no time limit.
 pytestmark = pytest.mark.filterwarnings("ignore:MetaEpisodeWrapper.*no time limit")

@@ -16,8 +16,8 @@ from stable_baselines3.common.logger import configure
 
 import envs  # noqa: F401
 from sb3_hypernet import LatentDiagnostics, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy
-from sb3_hypernet.hypernet import HYPER_INITS, FiLMLinear, GeneratedLinear, HyperMLP
-from sb3_hypernet.zoo import load_hyperparams
+from sb3_hypernet.common.generated_layers import HYPER_INITS, FiLMLinear, GeneratedLinear, GeneratedMLP
+from sb3_hypernet.experiments.zoo import load_hyperparams
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=6, state_embedding_dim=12)
 
@@ -104,7 +104,9 @@ def test_unknown_scheme_and_mode_are_named_errors():
 
 @pytest.mark.parametrize("hyper_init", HYPER_INITS)
 def test_hidden_hypernetwork_layers_work_with_every_scheme(hyper_init):
-    mlp = HyperMLP([6, 8, 3], cond_features=5, output_role="gaussian", hyper_init=hyper_init, hypernet_layers=[11, 9])
+    mlp = GeneratedMLP(
+        [6, 8, 3], cond_features=5, output_role="gaussian", hyper_init=hyper_init, hypernet_layers=[11, 9]
+    )
     assert [m.out_features for m in mlp.hypernet_trunk if isinstance(m, th.nn.Linear)] == [11, 9]
     assert all(layer.cond_features == 9 for layer in mlp.layers)
     x, z = th.randn(4, 6), th.randn(4, 5)
@@ -168,13 +170,13 @@ def test_film_bias_hyper_init_starts_at_scale_one_shift_zero():
     with pytest.raises(ValueError, match="hyper_init"):
         make_model(RNNFiLMPolicy, hyper_init="weight")
     with pytest.raises(TypeError, match="hypernet_mode"):
-        make_model(RNNFiLMPolicy, hypernet_mode="materialised")
+        make_model(RNNFiLMPolicy, hypernet_mode="materialized")
 
 
 def test_materialised_and_factorised_layers_agree_in_value_and_gradient():
     th.manual_seed(0)
-    factorised = GeneratedLinear(13, 7, cond_features=5, hyper_init="hfi", mode="factorised")
-    materialised = GeneratedLinear(13, 7, cond_features=5, mode="materialised")
+    factorised = GeneratedLinear(13, 7, cond_features=5, hyper_init="hfi", mode="factorized")
+    materialised = GeneratedLinear(13, 7, cond_features=5, mode="materialized")
     materialised.load_state_dict(factorised.state_dict())
     results = []
     for layer in (factorised, materialised):
@@ -189,7 +191,7 @@ def test_materialised_and_factorised_layers_agree_in_value_and_gradient():
 
 def test_materialised_mode_in_the_policy_gives_the_same_actions():
     factorised = make_model(RNNHNPolicy, hyper_init="hfi")
-    materialised = make_model(RNNHNPolicy, hyper_init="hfi", hypernet_mode="materialised")
+    materialised = make_model(RNNHNPolicy, hyper_init="hfi", hypernet_mode="materialized")
     materialised.policy.load_state_dict(factorised.policy.state_dict())
     obs = factorised.get_env().reset()
     for model in (factorised, materialised):
@@ -286,7 +288,7 @@ def test_actor_and_critic_share_the_first_outer_product_with_the_same_numbers(hy
     """HyperNetworkHead.forward builds the (state, latent) outer product once for both first layers; values and
     gradients equal those of the actor and critic computed apart. With a hypernetwork trunk (different z) it does not
     share."""
-    from sb3_hypernet.heads import HeadSpec, HyperNetworkHead
+    from sb3_hypernet.common.heads import HeadSpec, HyperNetworkHead
 
     th.manual_seed(0)
     spec = HeadSpec(
@@ -308,3 +310,11 @@ def test_actor_and_critic_share_the_first_outer_product_with_the_same_numbers(hy
     assert all(th.allclose(g, h, atol=1e-5) for g, h in zip(grads, apart, strict=True))
     # Shared: 1 product for the first layers + one per later layer of each network (2 + 2); apart: 3 + 3.
     assert shared_calls == (5 if not hypernet_layers else 6)
+
+
+def test_modes_of_before_0_2_keep_their_british_spelling_working():
+    # Saved models and configs of earlier versions carry "factorised"/"materialised".
+    assert GeneratedLinear(3, 2, cond_features=4, mode="materialised").mode == "materialized"
+    assert GeneratedLinear(3, 2, cond_features=4, mode="factorised").mode == "factorized"
+    with pytest.raises(ValueError, match="hypernet_mode"):
+        GeneratedLinear(3, 2, cond_features=4, mode="materialist")

@@ -24,7 +24,7 @@ from sb3_hypernet import (
     VIHNPolicy,
     VIPolicy,
 )
-from sb3_hypernet.image import ConvEmbedding, LinearEmbedding
+from sb3_hypernet.common.image import ConvEmbedding, LinearEmbedding
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16], state_embedding_dim=12, latent_dim=3)
 #: policy class -> (algorithm, env keyword arguments, extra policy keywords, extra algorithm keywords)

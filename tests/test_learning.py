@@ -8,8 +8,8 @@ import pytest
 import torch as th
 
 import envs  # noqa: F401
-from sb3_hypernet.evaluation import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.common.evaluation import RandomPolicy, evaluate_meta_policy
+from sb3_hypernet.experiments.zoo import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "zoo_configs"
 # About 3.5 minutes on 2 cores. benchmarks/learning/learning_curve.py measured 6.8 after 1e5 frames and 20.8 after 2e5

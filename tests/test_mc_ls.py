@@ -30,7 +30,8 @@ from envs.mc_ls import (
     goes_right,
 )
 from sb3_hypernet import RNNHNPolicy, evaluate
-from sb3_hypernet.evaluation import evaluate_meta_policy, load_meta_model
+from sb3_hypernet.common.evaluation import evaluate_meta_policy
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 VARIANT_IDS = {"LS": "MCLS-v0", "LSN": "MCLSN-v0", "LSO": "MCLSO-v0", "LSH": "MCLSH-v0"}
 

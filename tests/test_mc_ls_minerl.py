@@ -19,7 +19,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env  # n
 
 from envs.mc_ls import DIAMOND, FORWARD, GREEN, IRON, LEFT, RED, RIGHT, SIGNAL, LongShortMemoryMaze  # noqa: E402
 from envs.mc_ls_minerl import BLOCKS, CourseLayout, MineRLLongShortMemory, resize_image  # noqa: E402
-from sb3_hypernet.wrappers import MetaEpisodeWrapper  # noqa: E402
+from sb3_hypernet.common.meta_episode import MetaEpisodeWrapper  # noqa: E402
 
 _COLOURS = {
     None: (120, 160, 255),  # sky

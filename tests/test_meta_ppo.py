@@ -15,8 +15,8 @@ from torch import nn
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, RNNPolicy
-from sb3_hypernet.task_inference import ppo as meta_ppo
-from sb3_hypernet.task_inference.ppo import clipped_huber_value_loss
+from sb3_hypernet.meta_ppo import meta_ppo
+from sb3_hypernet.meta_ppo.meta_ppo import clipped_huber_value_loss
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=4)
 PPO = dict(n_steps=60, batch_size=40, n_epochs=2, seed=0, learning_rate=3e-3)

@@ -128,8 +128,9 @@ def test_bad_input_names_the_problem():
 
 
 def test_a_short_rnn_hn_run_on_ml1_saves_loads_and_evaluates(tmp_path):
-    from sb3_hypernet.evaluation import evaluate_meta_policy, load_meta_model
-    from sb3_hypernet.zoo import build_model
+    from sb3_hypernet.common.evaluation import evaluate_meta_policy
+    from sb3_hypernet.experiments.zoo import build_model
+    from sb3_hypernet.meta_ppo.loading import load_meta_model
 
     small = "dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_embedding_dim=4)"
     conf = Path(__file__).resolve().parents[1] / "zoo_configs" / "sb3_loss" / "rnn_hn.yml"

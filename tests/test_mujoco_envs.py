@@ -202,7 +202,7 @@ SPEC4 = {
 def test_zoo_entries_for_every_mujoco_env_have_the_spec_settings(method):
     from pathlib import Path
 
-    from sb3_hypernet.zoo import load_hyperparams
+    from sb3_hypernet.experiments.zoo import load_hyperparams
 
     conf = Path(__file__).resolve().parents[1] / "zoo_configs" / f"{method}.yml"
     algo = "meta_ppo_lstm"

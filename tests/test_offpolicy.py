@@ -22,9 +22,9 @@ from sb3_hypernet import (
     HyperTD3Policy,
     MetaEpisodeWrapper,
 )
-from sb3_hypernet.offpolicy import ContextFeaturesExtractor, DynamicLayer, HyperContinuousCritic, HyperNetwork
-from sb3_hypernet.offpolicy.policies import scaled_learning_rate
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+from sb3_hypernet.offpolicy.networks import GeneratedGainLinear, HyperNetwork
+from sb3_hypernet.offpolicy.policies import ContextFeaturesExtractor, HyperContinuousCritic, scaled_learning_rate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(primary_widths=(16, 32), blocks_per_stage=1, net_arch=dict(pi=[16], qf=[16]))
@@ -75,7 +75,7 @@ def test_sa_hyper_gradient_wrt_the_action_flows_only_through_the_dynamic_network
     (grad,) = th.autograd.grad(net(state, action).sum(), action)
     assert grad.abs().sum() > 0
     # The same gradient with the primary network cut out of the graph: it carries nothing of the action.
-    (through_dynamic,) = th.autograd.grad(net.dynamic(action, net.primary(state).detach()).sum(), action)
+    (through_dynamic,) = th.autograd.grad(net.base_network(action, net.primary(state).detach()).sum(), action)
     assert th.equal(grad, through_dynamic)
 
 
@@ -85,7 +85,7 @@ def test_as_hyper_gradient_wrt_the_action_goes_through_the_primary_network():
     state, action = th.randn(6, 3), th.randn(6, 2, requires_grad=True)
     (grad,) = th.autograd.grad(net(action, state).sum(), action)
     assert grad.abs().sum() > 0
-    cut = net.dynamic(state, net.primary(action).detach())
+    cut = net.base_network(state, net.primary(action).detach())
     assert th.autograd.grad(cut.sum(), action, allow_unused=True) == (None,)  # no path left without the primary
 
 
@@ -122,7 +122,7 @@ def test_gains_start_at_one_and_heads_follow_the_papers_init():
     embedding = th.randn(10, 32)
     first, last = net.layers
     for layer, bound in ((first, 0.05), (last, 0.008)):
-        assert isinstance(layer, DynamicLayer)
+        assert isinstance(layer, GeneratedGainLinear)
         assert th.equal(layer.gains(embedding), th.ones(10, layer.out_features))
         for head in (layer.weight, layer.bias):
             assert head.weight.abs().max() <= bound and head.weight.abs().max() > 0.9 * bound

@@ -11,8 +11,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sb3_hypernet.evaluation import load_meta_model
-from sb3_hypernet.optimize import DEFAULT_SPACE, check_space, load_space, split_policy_keys, use_search_space
+from sb3_hypernet.experiments.search_space import (
+    DEFAULT_SPACE,
+    check_space,
+    load_space,
+    split_policy_keys,
+    use_search_space,
+)
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = "dict(gru_hidden_size=8, net_arch=[8], latent_embedding_dim=4, reward_embedding_dim=4, state_embedding_dim=8)"

@@ -11,8 +11,9 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from sb3_hypernet.plot import best_learning_rates, collect, main
-from sb3_hypernet.sweep import LEARNING_RATE_RANGE, GridPoint, open_storage
+from sb3_hypernet.experiments.figures import best_learning_rates, collect
+from sb3_hypernet.experiments.sweep import LEARNING_RATE_RANGE, GridPoint, open_storage
+from sb3_hypernet.plot import main
 
 GRID_REFERENCE = {"label": "Bayes-optimal", "inner_returns": [4.0, 11.07, 11.07, 11.07], "meta_return": 37.21}
 MCLS_REFERENCE = {"label": "optimal", "inner_returns": [13.7, 13.7], "meta_return": 27.4}
@@ -110,6 +111,6 @@ def test_plot_errors_are_named(tmp_path):
     empty = optuna.create_study(study_name="empty", storage=open_storage(storage))
     assert collect(empty) == [] and best_learning_rates([]) == {}
     with pytest.raises(ValueError, match="has no completed run"):
-        from sb3_hypernet.plot import make_figures
+        from sb3_hypernet.experiments.figures import make_figures
 
         make_figures(empty, tmp_path / "y")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,10 +15,12 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.utils import obs_as_tensor
 
 import envs  # noqa: F401
+import sb3_hypernet
 from sb3_hypernet import MetaEpisodeWrapper, RNNFiLMPolicy, RNNHNPolicy, RNNPolicy, RNNSPolicy, TaskDistribution
-from sb3_hypernet.heads import FiLMHead, HeadSpec, HyperNetworkHead, RNNHead, RNNSHead, RunningNormalizer
-from sb3_hypernet.hypernet import GeneratedLinear
-from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
+from sb3_hypernet.common.generated_layers import GeneratedLinear
+from sb3_hypernet.common.heads import FiLMHead, HeadSpec, HyperNetworkHead, RNNHead, RNNSHead, RunningNormalizer
+from sb3_hypernet.common.policy_keywords import constructor_keywords
+from sb3_hypernet.common.recurrent import HistoryEncoder, process_sequence
 
 POLICIES = [RNNPolicy, RNNSPolicy, RNNHNPolicy, RNNFiLMPolicy]
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=4, obs_embedding_dim=8)
@@ -480,3 +484,26 @@ def test_a_policy_chooses_what_its_head_conditions_on():
         ]
     assert not th.allclose(*logits[RNNHNPolicy])  # the GRU latent reaches the hypernetwork
     assert th.allclose(*logits[ConstantConditionPolicy])  # the override replaced it
+
+
+@pytest.mark.parametrize(
+    "policy_class",
+    [
+        sb3_hypernet.RNNPolicy,
+        sb3_hypernet.RNNSPolicy,
+        sb3_hypernet.RNNHNPolicy,
+        sb3_hypernet.RNNFiLMPolicy,
+        sb3_hypernet.TINaivePolicy,
+        sb3_hypernet.TIPlusPlusHNPolicy,
+        sb3_hypernet.BIPlusPlusHNPolicy,
+        sb3_hypernet.MultiTaskHNPolicy,
+        sb3_hypernet.VIHNPolicy,
+    ],
+)
+def test_the_signature_shows_exactly_the_keywords_the_policy_takes(policy_class):
+    shown = set(inspect.signature(policy_class).parameters)
+    taken = constructor_keywords(policy_class, stop_at=sb3_hypernet.MetaRecurrentPolicy)
+    taken |= constructor_keywords(policy_class.head_class) - {"spec"}
+    assert shown == taken
+    if "hyper_init" in taken:
+        assert inspect.signature(policy_class).parameters["hyper_init"].default == "bias"

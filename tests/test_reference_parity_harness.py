@@ -125,7 +125,7 @@ def test_report_compare_decides_by_tolerance(harness, capsys):
 
 def test_generated_layer_maps_onto_weight_and_bias_heads(harness):
     """Our A (out, in + 1, cond + 1) read as the reference's two linear heads generates the same base layer."""
-    from sb3_hypernet.hypernet import GeneratedLinear
+    from sb3_hypernet.common.generated_layers import GeneratedLinear
 
     th.manual_seed(0)
     layer = GeneratedLinear(4, 3, 2, hyper_init="weight")

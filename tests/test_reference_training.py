@@ -28,7 +28,7 @@ from sb3_hypernet import (
     VIHNPolicy,
     VIPolicy,
 )
-from sb3_hypernet.task_inference.belief import grid_cells
+from sb3_hypernet.common.belief import grid_cells
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3)
 EVERY_POLICY = [

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 import envs  # noqa: F401  (registers GridNavi-v0 for the in-process worker)
-from sb3_hypernet.sweep import (
+from sb3_hypernet.experiments.sweep import (
     LEARNING_RATES,
     MCLS_SEEDS,
     SEEDS,

@@ -24,8 +24,8 @@ from sb3_hypernet import (
     TIPlusPlusPolicy,
     TIPolicy,
 )
-from sb3_hypernet.evaluation import load_meta_model
-from sb3_hypernet.task_inference import gaussian_kl
+from sb3_hypernet.common.belief import gaussian_kl
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, decoder_layers=[8])
 N_SEQ, LENGTH = 3, 6

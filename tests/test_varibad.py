@@ -14,9 +14,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, TINaivePolicy, VIHNPolicy, VIPolicy
-from sb3_hypernet.evaluation import load_meta_model
-from sb3_hypernet.task_inference import MetaEpisodeBuffer, gaussian_kl
-from sb3_hypernet.task_inference.belief import choose_steps
+from sb3_hypernet.common.belief import choose_steps, gaussian_kl
+from sb3_hypernet.common.meta_episode_buffer import MetaEpisodeBuffer
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], state_embedding_dim=12, latent_dim=3, reward_decoder_layers=[8])
 GRID_STEPS = 60  # GridNavi: 4 inner episodes of 15 steps

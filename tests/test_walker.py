@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs.mujoco.walker import PARAM_GROUPS, WalkerRandParams
-from sb3_hypernet.wrappers import check_task_distribution
+from sb3_hypernet.common.task import check_task_distribution
 
 DERIVED = ("body_subtreemass", "body_invweight0", "dof_invweight0", "actuator_acc0", "actuator_length0")
 

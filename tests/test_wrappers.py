@@ -18,7 +18,8 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from sb3_hypernet.wrappers import META_OBS_KEYS, MetaEpisodeWrapper, TaskDistribution
+from sb3_hypernet.common.meta_episode import MetaEpisodeWrapper
+from sb3_hypernet.common.task import META_OBS_KEYS, TaskDistribution
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Toy environments
@@ -526,7 +527,7 @@ MUJOCO_META_IDS = [
     "WalkerRandParams-v0",
     "HumanoidDir-v0",
 ]
-META_ENTRY_POINT = "sb3_hypernet.wrappers:make_meta_env"
+META_ENTRY_POINT = "sb3_hypernet.common.meta_episode:make_meta_env"
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None
 HAS_METAWORLD = importlib.util.find_spec("metaworld") is not None
 

@@ -38,9 +38,10 @@ from sb3_hypernet import (
     VIHNPolicy,
     VIPolicy,
 )
+from sb3_hypernet.common.evaluation import find_vecnormalize
 from sb3_hypernet.evaluate import main as evaluate_main
-from sb3_hypernet.evaluation import find_vecnormalize, load_meta_model
-from sb3_hypernet.zoo import build_model, load_hyperparams, merge_policy_kwargs
+from sb3_hypernet.experiments.zoo import build_model, load_hyperparams, merge_policy_kwargs
+from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "zoo_configs"
@@ -555,11 +556,11 @@ def test_launcher_trains_vi_hn_with_its_vae_settings_and_the_evaluator_loads_it(
 
 def test_merged_policy_kwargs_keep_the_entrys_and_add_or_replace_keys():
     entry = load_hyperparams(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0")
-    merged = merge_policy_kwargs(entry["policy_kwargs"], {"hypernet_mode": "materialised", "reward_embedding_dim": 4})
+    merged = merge_policy_kwargs(entry["policy_kwargs"], {"hypernet_mode": "materialized", "reward_embedding_dim": 4})
     model, _ = build_model(CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=merged)
-    assert model.policy.mlp_extractor.actor.layers[0].mode == "materialised"  # added
-    assert model.policy.lstm_actor.reward_embedding[0].out_features == 4  # replaced
-    assert model.policy.lstm_actor.action_embedding is None  # kept: the entry's action_embedding_dim=0
+    assert model.policy.mlp_extractor.actor.layers[0].mode == "materialized"  # added
+    assert model.policy.history_encoder.reward_embedding[0].out_features == 4  # replaced
+    assert model.policy.history_encoder.action_embedding is None  # kept: the entry's action_embedding_dim=0
     assert model.policy.optimizer.defaults["eps"] == 1e-5  # kept: the entry's optimizer_kwargs
     assert merge_policy_kwargs({"a": 1, "b": 2}, {"b": 3}) == {"a": 1, "b": 3}
     assert merge_policy_kwargs(None, {"b": 3}) == "dict(dict(), **{'b': 3})"
@@ -572,3 +573,14 @@ def test_build_model_knows_the_added_algorithm():
         CONFIG_DIR / "ti_naive.yml", "GridNavi-v0", algo="meta_ppo_lstm", n_envs=2, policy_kwargs=SMALL_TI_POLICY_KWARGS
     )
     assert type(model) is MetaRecurrentPPO and model.inference_learning_rate == 1e-3
+
+
+def test_build_model_trains_an_entry_with_the_algorithm_it_is_written_for():
+    # The papers' entries carry MetaRecurrentPPO's own keys (value_loss, ...); sb3_loss/ is sb3-contrib's RecurrentPPO.
+    paper, _ = build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=SMALL_POLICY_KWARGS)
+    sb3, _ = build_model(
+        CONFIG_DIR / "sb3_loss" / "rnn_hn.yml", "GridNavi-v0", n_envs=2, policy_kwargs=SMALL_POLICY_KWARGS
+    )
+    assert (type(paper), type(sb3)) == (MetaRecurrentPPO, RecurrentPPO)
+    with pytest.raises(ValueError, match="unknown hyperparameter 'value_loss'"):
+        build_model(CONFIG_DIR / "rnn_hn.yml", "GridNavi-v0", algo="ppo_lstm")

@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import ZOO_CONFIGS, final_records, new_parser, run_learning
-from sb3_hypernet.evaluation import bootstrap_ci
-from sb3_hypernet.hypernet import HYPER_INITS
+from sb3_hypernet.common.evaluation import bootstrap_ci
+from sb3_hypernet.common.generated_layers import HYPER_INITS
 
 
 def build_parser() -> argparse.ArgumentParser:

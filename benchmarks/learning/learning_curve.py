@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 import envs  # noqa: F401  (registers the benchmark ids)
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, append_record, new_parser, set_threads
 from sb3_hypernet import RandomPolicy, evaluate_meta_policy
-from sb3_hypernet.callbacks import CheckpointEvaluation
-from sb3_hypernet.zoo import build_model, load_hyperparams
+from sb3_hypernet.common.callbacks import CheckpointEvaluation
+from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", default="rnn_hn", help="zoo config name: rnn, rnn_s, rnn_hn")
     parser.add_argument("--conf-file", default=None, help="zoo config path (default: zoo_configs/<method>.yml)")
     parser.add_argument(
-        "--algo", default="ppo_lstm", help="rl_zoo3 algorithm: ppo_lstm, or meta_ppo_lstm (MetaRecurrentPPO)"
+        "--algo", default="meta_ppo_lstm", help="rl_zoo3 algorithm: meta_ppo_lstm (MetaRecurrentPPO), or ppo_lstm"
     )
     parser.add_argument(
         "--hyperparams", type=str, nargs="+", action=StoreDict, default={}, help="key:value overrides, as zoo's -params"

@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import new_parser
-from sb3_hypernet.plot import collect, learning_rate_table
-from sb3_hypernet.sweep import open_storage, point_states
+from sb3_hypernet.experiments.figures import collect, learning_rate_table
+from sb3_hypernet.experiments.sweep import open_storage, point_states
 
 
 def build_parser() -> argparse.ArgumentParser:

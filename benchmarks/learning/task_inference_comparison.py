@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import ZOO_CONFIGS, final_records, new_parser, read_records, run_learning
-from sb3_hypernet.evaluation import bootstrap_ci
+from sb3_hypernet.common.evaluation import bootstrap_ci
 
 _STATE_256 = (
     'policy_kwargs:"dict(state_embedding_dim=256, action_embedding_dim=0, reward_embedding_dim=8, '

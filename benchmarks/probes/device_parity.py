@@ -33,8 +33,7 @@ from stable_baselines3.common.logger import Logger
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 import envs  # noqa: F401  (registers the benchmark ids)
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, new_parser, set_threads
-from sb3_hypernet.train import enable_tf32
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.experiments.zoo import build_model, enable_tf32
 
 ENV_ID = "GridNavi-v0"
 

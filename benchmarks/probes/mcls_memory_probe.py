@@ -58,7 +58,8 @@ def main() -> None:
             batch = {key: value[None] for key, value in obs.items()}
             if maze.course.phase == END:
                 tensors = obs_as_tensor(batch, policy.device)
-                hidden = th.as_tensor(state[0]) if state is not None else th.zeros(1, 1, policy.lstm_actor.hidden_size)
+                size = policy.history_encoder.hidden_size
+                hidden = th.as_tensor(state[0]) if state is not None else th.zeros(1, 1, size)
                 with th.no_grad():
                     flags = th.as_tensor(start, dtype=th.float32)
                     _, latent, _ = policy._encode_latent(tensors, (hidden, hidden), flags)

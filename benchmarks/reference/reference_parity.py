@@ -752,7 +752,7 @@ def collect_meta_episodes(env_id: str, n: int, seed: int) -> MetaEpisodes:
     import gymnasium
 
     import envs  # noqa: F401  (registers the ids)
-    from sb3_hypernet.wrappers import INNER_TERMINAL_KEY
+    from sb3_hypernet.common.task import INNER_TERMINAL_KEY
 
     env = gymnasium.make(env_id, expose_task=True)
     rng = np.random.default_rng(seed)
@@ -1046,7 +1046,7 @@ def gradient_pairs(
 # Running both sides
 # ------------------------------------------------------------------------------------------------------------------
 def zero_state(policy: Any, n_seq: int) -> tuple[th.Tensor, th.Tensor]:
-    encoder = policy.lstm_actor
+    encoder = policy.history_encoder
     hidden = th.zeros(encoder.num_layers, n_seq, encoder.hidden_size)
     return hidden, hidden.clone()
 
@@ -1358,7 +1358,7 @@ REFERENCE_ENV_IDS = {"GridNavi-v0": "GridNavi-v0", "WalkerRandParams-v0": "Walke
 
 def encoder_sizes(policy: Any) -> tuple[int, int, int]:
     """(state, action, reward) embedding sizes of our encoder (0: not an input)."""
-    encoder = policy.lstm_actor
+    encoder = policy.history_encoder
     size = lambda module: 0 if module is None else module[0].out_features  # noqa: E731
     return size(encoder.obs_embedding), size(encoder.action_embedding), size(encoder.reward_embedding)
 
@@ -1505,7 +1505,7 @@ def build_our_model(spec: MethodSpec, seed: int) -> Any:
     """Our model exactly as the zoo entry builds it (through rl_zoo3's ExperimentManager), with MetaRecurrentPPO as
     the algorithm so that its loss code can be called per minibatch."""
     import envs  # noqa: F401  (registers the ids)
-    from sb3_hypernet.zoo import build_model
+    from sb3_hypernet.experiments.zoo import build_model
 
     overrides = {} if spec.env_id.startswith("GridNavi") else {"n_envs": 1}  # module sizes do not depend on it
     model, _ = build_model(
@@ -1997,7 +1997,7 @@ def aligned_encoding(policy: Any) -> Iterator[None]:
         rest = {key: value[:, 1:] for key, value in obs.items()}
         rest["episode_done"] = th.zeros_like(rest["episode_done"])
         _, later = original(rest)
-        encoder = policy.lstm_actor
+        encoder = policy.history_encoder
         n_seq = features.shape[0]
         hidden = th.zeros(encoder.num_layers, n_seq, encoder.hidden_size)
         prior_output, _ = encoder.gru(th.zeros(1, n_seq, encoder.gru.input_size), hidden)
@@ -2064,7 +2064,7 @@ def compare_vae(report: Report, pair: Pair, obs_keys: Sequence[str]) -> None:
     if n_seq == t_steps + 1:
         raise ValueError("use a number of meta-episodes other than T + 1 (the shared noise is told apart by shape)")
     batch = our_vae_batch(episodes, obs_keys)
-    latent_dim = policy.lstm_actor.output_dim // 2
+    latent_dim = policy.history_encoder.output_dim // 2
     noise = th.randn(n_seq, t_steps + 1, latent_dim, generator=th.Generator().manual_seed(pair.seed + 3))
     ref_modules = pair.ref_model.modules()
     vae_groups = {role.group for role in pair.roles if role.group == "encoder" or "decoder" in role.group}
@@ -2456,7 +2456,7 @@ def initial_phase(policy: Any) -> tuple[str, str]:
 
 def our_generated_norms(policy: Any, condition_embedding: th.Tensor) -> dict[str, th.Tensor]:
     """Per generated base layer (critic, then actor): the mean per-sample norm of its generated weight and bias."""
-    from sb3_hypernet.hypernet import GeneratedLinear
+    from sb3_hypernet.common.generated_layers import GeneratedLinear
 
     head = policy.mlp_extractor
     if not head.generates_outputs or not isinstance(head.actor.layers[0], GeneratedLinear):

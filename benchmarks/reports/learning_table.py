@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import new_parser, read_records
-from sb3_hypernet.evaluation import bootstrap_ci
+from sb3_hypernet.common.evaluation import bootstrap_ci
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,7 +92,8 @@ def main() -> None:
                          f"{cells[3]} |")  # fmt: skip
     lines += ["", "Adaptation curve at the last checkpoint both reached (mean return of inner episodes 1..k):", ""]
     for (ours_label, reference_label), (ours, theirs) in data.items():
-        common = min([len(r) for r in [*ours.values(), *theirs.values()]], default=0)
+        # Only where both sides have runs: a side with none has no curve to show.
+        common = min(len(r) for r in [*ours.values(), *theirs.values()]) if ours and theirs else 0
         if common:
             for name, runs in ((f"ours {ours_label}", ours), (f"reference {reference_label}", theirs)):
                 found = summary(runs, common - 1)

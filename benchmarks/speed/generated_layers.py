@@ -22,7 +22,7 @@ import torch as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import add_threads_option, new_parser, set_threads
-from sb3_hypernet.hypernet import HyperMLP
+from sb3_hypernet.common.generated_layers import GeneratedMLP
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +43,8 @@ def measure(mode: str, batch: int, args: argparse.Namespace, queue: mp.Queue) ->
     set_threads(args.threads)
     th.manual_seed(0)
     device = th.device(args.device)
-    actor = HyperMLP([args.width, 256, 128, args.actions], args.cond, "categorical", mode=mode).to(device)
-    critic = HyperMLP([args.width, 256, 128, 1], args.cond, "critic", mode=mode).to(device)
+    actor = GeneratedMLP([args.width, 256, 128, args.actions], args.cond, "categorical", mode=mode).to(device)
+    critic = GeneratedMLP([args.width, 256, 128, 1], args.cond, "critic", mode=mode).to(device)
     x = th.randn(batch, args.width, device=device, requires_grad=True)
     z = th.randn(batch, args.cond, device=device, requires_grad=True)
 
@@ -82,7 +82,7 @@ def main() -> None:
     context = mp.get_context("spawn")
     results = {}
     for batch in args.batch_sizes:
-        for mode in ("factorised", "materialised"):
+        for mode in ("factorized", "materialized"):
             queue = context.Queue()
             process = context.Process(target=measure, args=(mode, batch, args, queue))
             process.start()
@@ -92,8 +92,8 @@ def main() -> None:
     print(f"device {args.device}, torch {th.__version__}, threads {threads}, median of {args.repeats}")
     print(f"{'batch':>6} {'mode':<13}{'forward ms':>11}{'fwd+bwd ms':>12}{'peak MB':>9}{'fwd+bwd x':>11}")
     for batch in args.batch_sizes:
-        reference = results["factorised", batch][1]
-        for mode in ("factorised", "materialised"):
+        reference = results["factorized", batch][1]
+        for mode in ("factorized", "materialized"):
             forward, both, peak, _ = results[mode, batch]
             print(
                 f"{batch:>6} {mode:<13}{forward * 1e3:>11.2f}{both * 1e3:>12.2f}{peak:>9.1f}{both / reference:>11.2f}"

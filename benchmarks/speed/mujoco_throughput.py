@@ -22,7 +22,7 @@ import torch as th
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 import envs  # noqa: F401
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, new_parser, set_threads
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.experiments.zoo import build_model
 
 ENV_IDS = ["CheetahDir-v0", "CheetahVel-v0", "AntDir-v0", "WalkerRandParams-v0", "HumanoidDir-v0"]
 

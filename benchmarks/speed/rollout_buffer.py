@@ -26,7 +26,7 @@ from sb3_contrib.common.recurrent.type_aliases import RNNStates
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import add_threads_option, new_parser, set_threads
-from sb3_hypernet.buffers import SequenceDictRolloutBuffer
+from sb3_hypernet.common.buffers import SequenceDictRolloutBuffer
 
 SPACE = spaces.Dict(
     {

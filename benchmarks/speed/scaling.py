@@ -36,9 +36,8 @@ import torch as th
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 import envs  # noqa: F401  (registers the benchmark ids)
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, new_parser, set_threads
-from sb3_hypernet.policies import constructor_keywords
-from sb3_hypernet.train import enable_tf32
-from sb3_hypernet.zoo import build_model, load_hyperparams, merge_policy_kwargs
+from sb3_hypernet.common.policy_keywords import constructor_keywords
+from sb3_hypernet.experiments.zoo import build_model, enable_tf32, load_hyperparams, merge_policy_kwargs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--algo", nargs="+", default=["meta_ppo_lstm"], choices=["ppo_lstm", "meta_ppo_lstm"])
     parser.add_argument("--tf32", action="store_true", help="TensorFloat-32 products on CUDA")
-    parser.add_argument("--hypernet-mode", choices=["factorised", "materialised"], default=None)
+    parser.add_argument("--hypernet-mode", choices=["factorized", "materialized"], default=None)
     add_threads_option(parser)
     return parser
 

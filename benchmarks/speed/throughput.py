@@ -26,7 +26,7 @@ import torch as th
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 import envs  # noqa: F401
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, new_parser, set_threads
-from sb3_hypernet.zoo import build_model
+from sb3_hypernet.experiments.zoo import build_model
 
 STOCK = dict(
     policy="MultiInputLstmPolicy",
@@ -64,7 +64,7 @@ def build_models(args: argparse.Namespace) -> dict[str, Any]:
     for name, (conf, overrides) in METHODS.items():
         models[name] = build_model(ZOO_CONFIGS / conf, args.env, seed=0, device=args.device, **overrides)[0]
     if args.variants:
-        from sb3_hypernet.heads import MetaPolicyHead
+        from sb3_hypernet.common.heads import MetaPolicyHead
 
         apart = build_model(ZOO_CONFIGS / "rnn_hn.yml", args.env, seed=0, device=args.device)[0]
         head = apart.policy.mlp_extractor

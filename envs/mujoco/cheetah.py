@@ -13,7 +13,7 @@ from gymnasium import spaces
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from envs.mujoco.locomotion import VelocityTask
-from sb3_hypernet.wrappers import TaskDistribution
+from sb3_hypernet.common.task import TaskDistribution
 
 
 class CheetahDir(HalfCheetahEnv, TaskDistribution):

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_hypernet.wrappers import TaskDistribution
+from sb3_hypernet.common.task import TaskDistribution
 
 
 class DirectionTask(TaskDistribution):

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces, utils
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
 
-from sb3_hypernet.wrappers import TaskDistribution
+from sb3_hypernet.common.task import TaskDistribution
 
 #: The randomisable parameter groups, in the order of the task descriptor.
 PARAM_GROUPS = ("body_mass", "body_inertia", "geom_friction", "dof_damping")

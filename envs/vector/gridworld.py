@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from envs.gridworld import _MOVES, GridNavi
-from sb3_hypernet.array_vec_env import ArrayMetaEpisodeVecEnv
+from sb3_hypernet.common.array_vec_env import ArrayMetaEpisodeVecEnv
 
 
 class GridNaviVecEnv(ArrayMetaEpisodeVecEnv):

@@ -25,7 +25,7 @@ from envs.mc_ls import (
     goes_right,
     scale_pixels,
 )
-from sb3_hypernet.array_vec_env import ArrayMetaEpisodeVecEnv
+from sb3_hypernet.common.array_vec_env import ArrayMetaEpisodeVecEnv
 
 
 class LongShortMemoryVecEnv(ArrayMetaEpisodeVecEnv):

@@ -1,6 +1,6 @@
 """Hypernetwork critics and actors for SAC and TD3 (Sarafian et al., ICML 2021)."""
 
-from sb3_hypernet.offpolicy.networks import DynamicLayer, HyperNetwork, PrimaryNetwork, ResidualBlock, SplitInput
+from sb3_hypernet.offpolicy.networks import GeneratedGainLinear, HyperNetwork, PrimaryNetwork, ResidualBlock, SplitInput
 from sb3_hypernet.offpolicy.policies import (
     CRITIC_ORDERINGS,
     ContextFeaturesExtractor,
@@ -18,7 +18,7 @@ __all__ = [
     "ContextFeaturesExtractor",
     "ContextHyperSACPolicy",
     "ContextHyperTD3Policy",
-    "DynamicLayer",
+    "GeneratedGainLinear",
     "HyperContinuousCritic",
     "HyperNetwork",
     "HyperSACActor",

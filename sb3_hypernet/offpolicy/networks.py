@@ -5,6 +5,7 @@ base variable (section 2, Fig. 1, eq. 1; SPEC 7).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -48,8 +49,9 @@ class PrimaryNetwork(nn.Module):
         return self.net(z)
 
 
-class DynamicLayer(nn.Module):
-    """Heads generating one dynamic layer from the primary embedding ``e``: ``(1 + g(e)) * (x W(e)) + b(e)`` (eq. 1).
+class GeneratedGainLinear(nn.Module):
+    """A generated layer of the base (dynamic) network, from heads on the primary embedding ``e``:
+    ``(1 + g(e)) * (x W(e)) + b(e)`` (eq. 1).
 
     Weight and bias heads start U(+-``head_init``) with zero biases (SPEC 7); the gain head starts at zero, so every
     gain is exactly 1 at initialisation.
@@ -103,15 +105,17 @@ class HyperNetwork(nn.Module):
         sizes = [dynamic_features, *hidden, out_features]
         n_layers = len(sizes) - 1
         self.layers = nn.ModuleList(
-            DynamicLayer(self.primary.out_features, n_in, n_out, head_init[1] if i == n_layers - 1 else head_init[0])
+            GeneratedGainLinear(
+                self.primary.out_features, n_in, n_out, head_init[1] if i == n_layers - 1 else head_init[0]
+            )
             for i, (n_in, n_out) in enumerate(pairwise(sizes))
         )
 
     def forward(self, z: th.Tensor, x: th.Tensor) -> th.Tensor:
-        return self.dynamic(x, self.primary(z))
+        return self.base_network(x, self.primary(z))
 
-    def dynamic(self, x: th.Tensor, embedding: th.Tensor) -> th.Tensor:
-        """The dynamic network on ``x`` with the layers generated from the primary ``embedding``."""
+    def base_network(self, x: th.Tensor, embedding: th.Tensor) -> th.Tensor:
+        """The base (dynamic) network on ``x`` with the layers generated from the primary ``embedding``."""
         for i, layer in enumerate(self.layers):
             x = layer(x, embedding)
             if i < len(self.layers) - 1:
@@ -147,3 +151,12 @@ class SplitInput(nn.Module):
         return self.output_activation(
             self.network(self._take(x, self.primary_slices), self._take(x, self.dynamic_slices))
         )
+
+
+def __getattr__(name: str) -> type:
+    # Names of before 0.2, for users' code.
+    renamed = {"DynamicLayer": "GeneratedGainLinear"}
+    if name in renamed:
+        warnings.warn(f"{name} is now {renamed[name]} (sb3-hypernet 0.2)", DeprecationWarning, stacklevel=2)
+        return globals()[renamed[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,8 +39,8 @@ from stable_baselines3.td3.policies import Actor as TD3Actor
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
+from sb3_hypernet.common.task import TASK_KEY
 from sb3_hypernet.offpolicy.networks import HEAD_INIT, PRIMARY_WIDTHS, HyperNetwork, SplitInput
-from sb3_hypernet.wrappers import TASK_KEY
 
 #: Critic orderings: which input is the primary network's (module docstring).
 CRITIC_ORDERINGS = ("sa", "as", "context")
@@ -102,7 +102,7 @@ class HyperContinuousCritic(ContinuousCritic):
         parameters as constants, so the backward pass computes only the action's gradient. SB3's SAC and TD3 discard
         the critic's gradients from the actor's loss (the critic's optimiser zeroes them before its next backward),
         so training is unchanged and the step skips the backward through the critic's parameters (SAC steps 1.15x
-        faster: ``benchmarks/offpolicy.py throughput``).
+        faster: ``benchmarks/speed/offpolicy.py throughput``).
     Other parameters: SB3's ``ContinuousCritic``.
     """
 

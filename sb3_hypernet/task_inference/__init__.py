@@ -1,9 +1,7 @@
-"""Task-inference meta-RL on RecurrentPPO (NeurIPS 2023, section 3.3 and appendix 8.1): the algorithm with
-auxiliary losses, the reference's value loss, per-module gradient clipping and the multi-task pre-training phase,
-the task-inference policies, and VariBAD's (VI, VI+HN) with the meta-episode buffer its VAE trains on."""
+"""Label-based task inference (NeurIPS 2023, section 3.3 and appendix 8.1): TI Naive, TI, TI++, TI+HN, TI++HN,
+BI++HN and the multi-task upper bound Multi+HN, on VariBAD's belief (:mod:`sb3_hypernet.common.belief`). Train them
+with :class:`~sb3_hypernet.MetaRecurrentPPO`."""
 
-from sb3_hypernet.task_inference.belief import BeliefPolicy, TaskEmbedding, gaussian_kl
-from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 from sb3_hypernet.task_inference.policies import (
     BIPlusPlusHNPolicy,
     MultiTaskHNPolicy,
@@ -14,27 +12,14 @@ from sb3_hypernet.task_inference.policies import (
     TIPlusPlusPolicy,
     TIPolicy,
 )
-from sb3_hypernet.task_inference.ppo import VAE_DEFAULTS, VALUE_LOSSES, MetaRecurrentPPO, clipped_huber_value_loss
-from sb3_hypernet.task_inference.varibad import VIHNPolicy, VIPolicy
 
 __all__ = [
-    "VAE_DEFAULTS",
-    "VALUE_LOSSES",
     "BIPlusPlusHNPolicy",
-    "BeliefPolicy",
-    "MetaEpisodeBuffer",
-    "MetaEpisodeRecorder",
-    "MetaRecurrentPPO",
     "MultiTaskHNPolicy",
     "TIHNPolicy",
     "TINaivePolicy",
     "TIPlusPlusHNPolicy",
     "TIPlusPlusPolicy",
     "TIPolicy",
-    "TaskEmbedding",
     "TaskInferencePolicy",
-    "VIHNPolicy",
-    "VIPolicy",
-    "clipped_huber_value_loss",
-    "gaussian_kl",
 ]

@@ -2,7 +2,7 @@
 Table 1; SPEC 3).
 
 In the reference implementation these are VariBAD models with a task decoder added (``decode_task``): the belief
-(:mod:`~sb3_hypernet.task_inference.belief`) trains, as VariBAD's VAE encoder on whole meta-episodes, on the reward
+(:mod:`~sb3_hypernet.common.belief`) trains, as VariBAD's VAE encoder on whole meta-episodes, on the reward
 reconstruction and the KL plus a target term: ``||decoder(z_j) - target||^2`` averaged over the target's dimensions
 (``vae.py: compute_task_reconstruction_loss``), summed over the latents j and over the meta-episodes of the batch.
 Task labels reach the VAE through the meta-episode buffer (the observation's ``task`` key, ``expose_task=True``);
@@ -25,17 +25,11 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from sb3_hypernet.heads import HyperNetworkHead
-from sb3_hypernet.policies import MetaRecurrentPolicy, check_task_key
-from sb3_hypernet.task_inference.belief import (
-    BeliefPolicy,
-    TaskEmbedding,
-    _check_weight,
-    check_layers,
-    mlp,
-    observed_task,
-)
-from sb3_hypernet.wrappers import TASK_KEY
+from sb3_hypernet.common.belief import BeliefPolicy, TaskEmbedding, check_layers, check_loss_weight, mlp, observed_task
+from sb3_hypernet.common.heads import HyperNetworkHead
+from sb3_hypernet.common.policies import MetaRecurrentPolicy
+from sb3_hypernet.common.policy_keywords import check_task_key
+from sb3_hypernet.common.task import TASK_KEY
 
 
 class TaskInferencePolicy(BeliefPolicy):
@@ -65,7 +59,7 @@ class TaskInferencePolicy(BeliefPolicy):
     ):
         check_task_key(observation_space, type(self).__name__)
         self._decoder_layers = check_layers("decoder_layers", decoder_layers)
-        self._task_loss_weight = _check_weight("task_loss_weight", task_loss_weight)
+        self._task_loss_weight = check_loss_weight("task_loss_weight", task_loss_weight)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _build_mlp_extractor(self) -> None:
@@ -188,7 +182,7 @@ class TIHNPolicy(TIPolicy):
 
     :param hyper_init: initialisation of the hypernetwork heads (``"bias"``)
     :param hypernet_layers: hidden layers of the hypernetwork (none)
-    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` generated layers
+    :param hypernet_mode: ``"factorized"`` or ``"materialized"`` generated layers
     """
 
     head_class = HyperNetworkHead

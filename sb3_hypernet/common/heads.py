@@ -18,9 +18,9 @@ from typing import ClassVar, Literal
 import torch as th
 from torch import nn
 
-from sb3_hypernet.hypernet import FiLMLinear, GeneratedLinear, HyperMLP
-from sb3_hypernet.image import observation_embedding
-from sb3_hypernet.initializers import init_base_linear
+from sb3_hypernet.common.generated_layers import FiLMLinear, GeneratedLinear, GeneratedMLP
+from sb3_hypernet.common.image import observation_embedding
+from sb3_hypernet.common.initializers import init_base_linear
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class HeadSpec:
     :param net_arch: hidden layers of actor and critic, ``dict(pi=[...], vf=[...])``
     :param activation_fn: activation of the hidden layers
     :param image_shape: (height, width, channels) when the state is an image to embed with a convolutional network
-        (:class:`~sb3_hypernet.image.ConvEmbedding`); ``None``: a linear state embedding
+        (:class:`~sb3_hypernet.common.image.ConvEmbedding`); ``None``: a linear state embedding
     """
 
     condition_dim: int
@@ -266,7 +266,7 @@ class ConditionedHead(StateHead):
     def _build_base_networks(self, hypernet_layers: list[int] | tuple[int, ...], **layer_options) -> None:
         spec = self.spec
         conditioned = partial(
-            HyperMLP,
+            GeneratedMLP,
             cond_features=self.latent_embedding_dim,
             activation_fn=spec.activation_fn,
             hypernet_layers=list(hypernet_layers),
@@ -301,9 +301,10 @@ class HyperNetworkHead(ConditionedHead):
     """RNN+HN (NeurIPS 3.2; CoRL 4.1): every weight and bias of the actor and critic base MLPs is generated from the
     condition embedding.
 
-    :param hyper_init: initialisation of the hypernetwork heads (:data:`~sb3_hypernet.hypernet.HYPER_INITS`)
+    :param hyper_init: initialisation of the hypernetwork heads
+        (:data:`~sb3_hypernet.common.generated_layers.HYPER_INITS`)
     :param hypernet_layers: hidden layers of the hypernetwork (none: one linear head per generated tensor)
-    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` computation of the generated layers
+    :param hypernet_mode: ``"factorized"`` or ``"materialized"`` computation of the generated layers
     """
 
     layer_class = GeneratedLinear
@@ -316,7 +317,7 @@ class HyperNetworkHead(ConditionedHead):
         normalize_state: bool = True,
         hyper_init: str = "bias",
         hypernet_layers: list[int] | tuple[int, ...] = (),
-        hypernet_mode: str = "factorised",
+        hypernet_mode: str = "factorized",
     ):
         super().__init__(spec, latent_embedding_dim, state_embedding_dim, normalize_state)
         self._build_base_networks(hypernet_layers, hyper_init=hyper_init, mode=hypernet_mode)

@@ -12,7 +12,7 @@ import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_hypernet.evaluation import evaluate_meta_policy
+from sb3_hypernet.common.evaluation import evaluate_meta_policy
 
 
 class MetaEpisodeLogger(BaseCallback):
@@ -53,8 +53,9 @@ class MetaEpisodeLogger(BaseCallback):
 class LatentDiagnostics(BaseCallback):
     """Logs how strongly actor and critic depend on the trajectory latent, and the model's parameter counts.
 
-    NeurIPS 2023, section 5 and Figure 11 (:meth:`~sb3_hypernet.policies.MetaRecurrentPolicy.latent_gradient_norms`),
-    measured at the end of every rollout on the next observations of all envs:
+    NeurIPS 2023, section 5 and Figure 11
+    (:meth:`~sb3_hypernet.common.policies.MetaRecurrentPolicy.latent_gradient_norms`), measured at the end of every
+    rollout on the next observations of all envs:
 
     - ``diagnostics/value_latent_grad_norm``: mean L2 norm of d(value)/d(latent embedding), what Figure 11 plots;
     - ``diagnostics/actor_latent_grad_norm``: mean Frobenius norm of d(actor output)/d(latent embedding), the actor

@@ -16,13 +16,8 @@ import gymnasium as gym
 import numpy as np
 import yaml
 from rl_zoo3.utils import get_saved_hyperparams
-from sb3_contrib import RecurrentPPO
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
-
-from sb3_hypernet.task_inference import MetaRecurrentPPO
 
 
 def bootstrap_ci(
@@ -84,27 +79,6 @@ class MetaEvaluation:
             label, returns = self.reference
             out["reference"] = {"label": label, "inner_returns": list(returns), "meta_return": float(sum(returns))}
         return out
-
-
-def load_meta_model(path: str | os.PathLike, device: str = "auto") -> RecurrentPPO:
-    """Load a RecurrentPPO or MetaRecurrentPPO ``.zip``; a clear ``ValueError`` if the file holds another kind of
-    model."""
-    path = Path(path)
-    if not path.exists() and path.with_suffix(".zip").exists():
-        path = path.with_suffix(".zip")
-    if not path.exists():
-        raise FileNotFoundError(f"no model file at {path}")
-    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
-    policy_class = (data or {}).get("policy_class")
-    if not (isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy)):
-        name = getattr(policy_class, "__qualname__", policy_class)
-        raise ValueError(
-            f"{path} holds a model with policy {name!r}, not a recurrent policy: meta-episode evaluation needs a "
-            "RecurrentPPO model (e.g. trained with --algo ppo_lstm and an sb3_hypernet policy)."
-        )
-    # MetaRecurrentPPO saves its own options (and perhaps an inference optimiser): load it as what it is.
-    algorithm = MetaRecurrentPPO if "inference_learning_rate" in data else RecurrentPPO
-    return algorithm.load(path, device=device)
 
 
 def check_model_fits_env(model: BaseAlgorithm, env: VecEnv | gym.Env, env_name: str = "the environment") -> None:

@@ -21,7 +21,7 @@ meta-episodes of the batch while the KL and the task term are summed over them, 
 belief as the reference passes it (``get_latent_for_policy``), normalised with running mean and variance
 (``norm_latent_for_policy``) before the policy's latent encoder, so that the PPO loss never reaches the VAE.
 :class:`~sb3_hypernet.MetaRecurrentPPO` keeps the meta-episodes
-(:mod:`~sb3_hypernet.task_inference.meta_episode_buffer`) and steps the VAE with its own optimiser.
+(:mod:`~sb3_hypernet.common.meta_episode_buffer`) and steps the VAE with its own optimiser.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim, prepro
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from sb3_hypernet.heads import MetaPolicyHead, RNNSHead, RunningNormalizer
-from sb3_hypernet.policies import MetaRecurrentPolicy, _check_size
-from sb3_hypernet.wrappers import TASK_KEY
+from sb3_hypernet.common.heads import MetaPolicyHead, RNNSHead, RunningNormalizer
+from sb3_hypernet.common.policies import MetaRecurrentPolicy
+from sb3_hypernet.common.policy_keywords import check_size
+from sb3_hypernet.common.task import TASK_KEY
 
 #: What a reward or state decoder can read of transition t besides the latent: s_{t+1}, a_t and s_t, in the order
 #: the reference concatenates them.
@@ -60,7 +61,7 @@ def check_layers(name: str, layers: Any) -> list[int]:
     if not isinstance(layers, (list, tuple)):
         raise ValueError(f"{name} must be a list of layer sizes, got {layers!r}")
     for size in layers:
-        _check_size(f"{name} entries", size)
+        check_size(f"{name} entries", size)
     return list(layers)
 
 
@@ -82,11 +83,11 @@ def _check_inputs(name: str, inputs: Any, allowed: tuple[str, ...]) -> list[str]
 
 def _check_samples(name: str, value: Any) -> int | None:
     if value is not None:
-        _check_size(name, value)
+        check_size(name, value)
     return value
 
 
-def _check_weight(name: str, value: Any) -> float:
+def check_loss_weight(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:  # also NaN
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     return float(value)
@@ -249,7 +250,7 @@ class BeliefPolicy(MetaRecurrentPolicy):
         if decode_reward and reward_decoder == "cell_bernoulli" and isinstance(observation_space, spaces.Dict):
             grid_cells(observation_space["obs"])
         self._vae_config = dict(
-            kl_weight=_check_weight("kl_weight", kl_weight),
+            kl_weight=check_loss_weight("kl_weight", kl_weight),
             decode_reward=bool(decode_reward),
             reward_decoder=reward_decoder,
             reward_decoder_layers=check_layers("reward_decoder_layers", reward_decoder_layers),
@@ -258,8 +259,8 @@ class BeliefPolicy(MetaRecurrentPolicy):
             decode_state=bool(decode_state),
             state_decoder_layers=check_layers("state_decoder_layers", state_decoder_layers),
             state_decoder_inputs=_check_inputs("state_decoder_inputs", state_decoder_inputs, ("state", "action")),
-            reward_loss_weight=_check_weight("reward_loss_weight", reward_loss_weight),
-            state_loss_weight=_check_weight("state_loss_weight", state_loss_weight),
+            reward_loss_weight=check_loss_weight("reward_loss_weight", reward_loss_weight),
+            state_loss_weight=check_loss_weight("state_loss_weight", state_loss_weight),
             n_elbo_samples=_check_samples("n_elbo_samples", n_elbo_samples),
             n_decode_samples=_check_samples("n_decode_samples", n_decode_samples),
         )
@@ -279,16 +280,6 @@ class BeliefPolicy(MetaRecurrentPolicy):
         )
         if not hasattr(self, "belief_normalizer"):
             self.belief_normalizer = RunningNormalizer(belief_size, clip=None)
-
-    @property
-    def in_pretraining(self) -> bool:
-        """True while the policy is the multi-task policy of a pre-training phase (never, here)."""
-        return False
-
-    @property
-    def inference_frozen(self) -> bool:
-        """True while the VAE must not train (TI and TI+HN during their pre-training); never, here."""
-        return False
 
     @staticmethod
     def belief(latent: th.Tensor) -> tuple[th.Tensor, th.Tensor]:

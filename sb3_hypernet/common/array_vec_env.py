@@ -13,15 +13,16 @@ from __future__ import annotations
 import abc
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from sb3_hypernet.wrappers import EPISODE_STATISTICS_KEY, INNER_TERMINAL_KEY, TASK_KEY
+from sb3_hypernet.common.task import EPISODE_STATISTICS_KEY, INNER_TERMINAL_KEY, TASK_KEY
 
 
 class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
@@ -277,3 +278,64 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
 
     def env_is_wrapped(self, wrapper_class: type, indices: int | Sequence[int] | None = None) -> list[bool]:
         return [False for _ in self._indices(indices)]
+
+
+#: Task env entry point (``"module:Class"``) -> its array-stepped meta-episode VecEnv; filled by
+#: :func:`register_array_family` (the benchmarks' families register themselves when ``envs`` is imported).
+ARRAY_FAMILIES: dict[str, type[ArrayMetaEpisodeVecEnv]] = {}
+
+
+def register_array_family(entry_point: str, vec_env_class: type[ArrayMetaEpisodeVecEnv]) -> None:
+    """Make ``vec_env_class`` the array-stepped VecEnv of the task envs registered with ``entry_point``
+    (``"module:Class"``, as in ``gymnasium.register``), for :func:`make_array_vec_env` and ``--vec-env array``."""
+    if not (isinstance(vec_env_class, type) and issubclass(vec_env_class, ArrayMetaEpisodeVecEnv)):
+        raise TypeError(f"{vec_env_class!r} is not an ArrayMetaEpisodeVecEnv subclass")
+    ARRAY_FAMILIES[entry_point] = vec_env_class
+
+
+def make_array_vec_env(
+    env_id: str, n_envs: int, seed: int | None = None, env_kwargs: dict[str, Any] | None = None
+) -> ArrayMetaEpisodeVecEnv:
+    """The array-stepped VecEnv of a registered meta-episode id (``ValueError`` if its family has none), with the
+    id's registered settings and ``env_kwargs`` as ``gym.make(env_id, **env_kwargs)`` would apply them."""
+    meta_spec = gym.spec(env_id)
+    kwargs = {**meta_spec.kwargs, **(env_kwargs or {})}
+    task_env_id = kwargs.pop("task_env_id", None)
+    if task_env_id is None:
+        raise ValueError(
+            f"{env_id} is not a meta-episode id (registered with sb3_hypernet.common.meta_episode:make_meta_env)"
+        )
+    n_episodes = kwargs.pop("n_episodes")
+    expose_task = kwargs.pop("expose_task", False)
+    kwargs.pop("render_mode", None)
+    task_spec = gym.spec(task_env_id)
+    family = ARRAY_FAMILIES.get(str(task_spec.entry_point))
+    if family is None:
+        known = ", ".join(sorted(ARRAY_FAMILIES)) or "none registered (import envs to register the benchmarks' own)"
+        raise ValueError(
+            f"{env_id} has no array-stepped VecEnv (task env {task_spec.entry_point}); families with one: {known}"
+        )
+    vec_env = family(
+        n_envs,
+        n_episodes=n_episodes,
+        max_episode_steps=task_spec.max_episode_steps,
+        expose_task=expose_task,
+        **{**task_spec.kwargs, **kwargs},
+    )
+    if seed is not None:
+        vec_env.seed(seed)
+    return vec_env
+
+
+def array_vec_env(env_fns: list[Callable[[], gym.Env]], **_: Any) -> ArrayMetaEpisodeVecEnv:
+    """A ``vec_env_cls`` for ``make_vec_env`` (and rl_zoo3, whose envs it builds that way): reads the meta-episode id
+    and keyword arguments from one env made by ``env_fns[0]``, then steps all ``len(env_fns)`` as arrays. Monitor files
+    are not written (the envs are not made one by one); the ``episode`` entries in ``info`` are Monitor's."""
+    probe = env_fns[0]()
+    try:
+        spec = probe.spec
+        meta_spec = gym.spec(spec.id)
+        env_kwargs = {key: value for key, value in spec.kwargs.items() if meta_spec.kwargs.get(key, object()) != value}
+    finally:
+        probe.close()
+    return make_array_vec_env(spec.id, len(env_fns), env_kwargs=env_kwargs)

@@ -6,15 +6,22 @@ hidden layer of the hypernetwork, or the latent embedding itself when it has non
 ``x' = [x, 1]`` the weight head, the bias head and both head biases form one tensor ``A`` of shape
 (out, in + 1, cond + 1) with ``y_o = sum_ik A[o, i, k] x'_i z'_k``. Two ways to compute it (SPEC 2):
 
-- ``"factorised"``: one matmul on the outer product ``x' z'^T``; never builds a weight matrix per sample;
-- ``"materialised"``: generates ``W(z)`` per sample with one matmul, then a batched matmul with ``x'``.
+- ``"factorized"``: one matmul on the outer product ``x' z'^T``; never builds a weight matrix per sample;
+- ``"materialized"``: generates ``W(z)`` per sample with one matmul, then a batched matmul with ``x'``.
 
-Both give the same numbers; ``benchmarks/generated_layers.py`` measures their speed and memory.
+Both give the same numbers; ``benchmarks/speed/generated_layers.py`` measures their speed and memory.
+
+Vocabulary, shared with the SAC/TD3 hypernetworks (:mod:`sb3_hypernet.offpolicy`): the *base network* acts on the
+state (ICML 2021 calls it the dynamic network); its *generated layers* (:class:`GeneratedLinear` here,
+:class:`~sb3_hypernet.offpolicy.networks.GeneratedGainLinear` there) take their weights from the *hypernetwork* on the
+condition; :class:`GeneratedMLP` is a base MLP of conditioned layers with its hypernetwork, as
+:class:`~sb3_hypernet.offpolicy.networks.HyperNetwork` is for ICML 2021's primary network.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from itertools import pairwise
 from typing import Any
 
@@ -22,12 +29,14 @@ import torch as th
 import torch.nn.functional as F
 from torch import nn
 
-from sb3_hypernet.initializers import TANH_GAIN, base_weight_, normc_
+from sb3_hypernet.common.initializers import TANH_GAIN, base_weight_, normc_
 
 #: Initialisations of the hypernetwork heads (CoRL 2022, section 4.2 and Table 1).
 HYPER_INITS = ("bias", "weight", "hfi", "kaiming", "normc", "orthogonal")
 #: Ways of computing a generated layer.
-HYPERNET_MODES = ("factorised", "materialised")
+HYPERNET_MODES = ("factorized", "materialized")
+#: The British spellings of versions before 0.2, still accepted (saved models carry them).
+_MODE_SPELLINGS = {"factorised": "factorized", "materialised": "materialized"}
 #: Initialisers of the naive schemes, applied to head weights as they would be to any layer.
 _NAIVE = {
     "kaiming": lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5)),
@@ -96,9 +105,9 @@ class GeneratedLinear(nn.Module):
     :param in_features: base layer input size
     :param out_features: base layer output size
     :param cond_features: size of the conditioning vector ``z``
-    :param role: base init of the generated layer (see :func:`sb3_hypernet.initializers.base_weight_`)
+    :param role: base init of the generated layer (see :func:`sb3_hypernet.common.initializers.base_weight_`)
     :param hyper_init: initialisation of the heads, one of :data:`HYPER_INITS`
-    :param mode: ``"factorised"`` or ``"materialised"`` (same result, different speed and memory)
+    :param mode: ``"factorized"`` or ``"materialized"`` (same result, different speed and memory)
     """
 
     def __init__(
@@ -108,9 +117,10 @@ class GeneratedLinear(nn.Module):
         cond_features: int,
         role: str = "hidden",
         hyper_init: str = "bias",
-        mode: str = "factorised",
+        mode: str = "factorized",
     ):
         super().__init__()
+        mode = _MODE_SPELLINGS.get(mode, mode)
         if mode not in HYPERNET_MODES:
             raise ValueError(f"hypernet_mode must be one of {', '.join(map(repr, HYPERNET_MODES))}; got {mode!r}")
         check_hyper_init(hyper_init)
@@ -142,7 +152,7 @@ class GeneratedLinear(nn.Module):
 
     def forward(self, x: th.Tensor, z: th.Tensor) -> th.Tensor:
         """``W(z) x + b(z)`` for a batch: x (batch, in), z (batch, cond) -> (batch, out)."""
-        if self.mode == "factorised":
+        if self.mode == "factorized":
             return self.forward_outer(self.outer(x, z))
         x1 = F.pad(x, (0, 1), value=1.0)
         z1 = F.pad(z, (0, 1), value=1.0)
@@ -211,7 +221,7 @@ class FiLMLinear(nn.Module):
         return scale * self.linear(x) + shift
 
 
-class HyperMLP(nn.Module):
+class GeneratedMLP(nn.Module):
     """A base MLP conditioned on ``z`` through a hypernetwork: generated layers (default) or FiLM layers.
 
     The hypernetwork is ``hypernet_layers`` hidden layers on ``z`` (none by default: one linear head per generated
@@ -269,4 +279,13 @@ class HyperMLP(nn.Module):
         """Whether the layers read ``z`` itself (no hypernetwork hidden layers) through factorised generated layers:
         then two such networks on the same input can share their first layer's outer product."""
         first = self.layers[0]
-        return not len(self.hypernet_trunk) and isinstance(first, GeneratedLinear) and first.mode == "factorised"
+        return not len(self.hypernet_trunk) and isinstance(first, GeneratedLinear) and first.mode == "factorized"
+
+
+def __getattr__(name: str) -> type:
+    # Names of before 0.2, for users' code.
+    renamed = {"HyperMLP": "GeneratedMLP"}
+    if name in renamed:
+        warnings.warn(f"{name} is now {renamed[name]} (sb3-hypernet 0.2)", DeprecationWarning, stacklevel=2)
+        return globals()[renamed[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

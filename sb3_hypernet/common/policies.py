@@ -1,166 +1,46 @@
-"""Recurrent meta-RL policies for sb3-contrib's ``RecurrentPPO``: RNN (RL2), RNN+S and RNN+HN.
+"""The recurrent meta-RL policy that every method builds on: a GRU trajectory encoder shared by actor and critic,
+feeding a method-specific head (NeurIPS 2023 sections 3.2 and 5; architecture in SPEC 2).
 
-NeurIPS 2023 sections 3.2 and 5; architecture details in SPEC 2. All three share one recurrent policy: a GRU
-trajectory encoder (:class:`~sb3_hypernet.recurrent.HistoryEncoder`) feeding a method-specific head
-(:mod:`sb3_hypernet.heads`). Use them by class (``RecurrentPPO(RNNHNPolicy, env)``) or by import path in an
-rl_zoo3 config (``policy: sb3_hypernet.RNNHNPolicy``).
+The methods' policies (:mod:`sb3_hypernet.rnn`, :mod:`sb3_hypernet.task_inference`, :mod:`sb3_hypernet.varibad`)
+pick the head and what it is conditioned on. The pieces around it: argument checks
+(:mod:`~sb3_hypernet.common.policy_keywords`), the encoder (:mod:`~sb3_hypernet.common.recurrent`), the algorithm's
+hooks and optimiser groups (:mod:`~sb3_hypernet.common.policy_hooks`) and diagnostics
+(:mod:`~sb3_hypernet.common.diagnostics`).
 """
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import math
 from typing import Any, ClassVar
 
-import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.common.utils import get_device
 from torch import nn
 
-from sb3_hypernet.heads import (
-    FiLMHead,
-    HeadSpec,
-    HyperNetworkHead,
-    MetaPolicyHead,
-    RNNHead,
-    RNNSHead,
-    RunningNormalizer,
+from sb3_hypernet.common.diagnostics import PolicyDiagnostics
+from sb3_hypernet.common.heads import HeadSpec, MetaPolicyHead, RunningNormalizer
+from sb3_hypernet.common.image import image_shape_for
+from sb3_hypernet.common.initializers import init_base_linear
+from sb3_hypernet.common.policy_hooks import MetaPolicyHooks, unique_parameters
+from sb3_hypernet.common.policy_keywords import (
+    check_meta_observation_space,
+    check_policy_keywords,
+    check_sizes,
+    check_task_inference_weight,
+    check_task_key,
+    policy_signature,
 )
-from sb3_hypernet.hypernet import GeneratedLinear
-from sb3_hypernet.image import image_shape_for
-from sb3_hypernet.initializers import init_base_linear
-from sb3_hypernet.recurrent import HistoryEncoder, process_sequence
-from sb3_hypernet.wrappers import META_OBS_KEYS, TASK_KEY
+from sb3_hypernet.common.recurrent import HistoryEncoder, MetaEpisodeExtractor, process_sequence
+from sb3_hypernet.common.task import TASK_KEY
 
 
-def check_meta_observation_space(observation_space: spaces.Space, policy_name: str) -> None:
-    """Raise a ``ValueError`` unless ``observation_space`` is the Dict that :class:`MetaEpisodeWrapper` produces."""
-    hint = (
-        f"{policy_name} needs the Dict observation of sb3_hypernet.MetaEpisodeWrapper with keys "
-        f"{', '.join(META_OBS_KEYS)}: use a registered meta-episode id (e.g. GridNavi-v0) or wrap your env."
-    )
-    if not isinstance(observation_space, spaces.Dict):
-        raise ValueError(f"{hint} Got {observation_space}.")
-    missing = [key for key in META_OBS_KEYS if key not in observation_space.spaces]
-    if missing:
-        raise ValueError(f"{hint} Missing: {', '.join(missing)}.")
-    if not isinstance(observation_space["obs"], (spaces.Box, spaces.Discrete)):
-        raise ValueError(f"{policy_name} supports Box or Discrete inner observations, got {observation_space['obs']}.")
-
-
-def check_task_key(observation_space: spaces.Space, policy_name: str) -> None:
-    """``ValueError`` telling to set ``expose_task`` unless the observation has the ``task`` entry."""
-    if isinstance(observation_space, spaces.Dict) and TASK_KEY not in observation_space.spaces:
-        raise ValueError(
-            f"{policy_name} needs the task descriptor in the observation's {TASK_KEY!r} entry, which this env does not "
-            f"have: make it with expose_task=True (gym.make(env_id, expose_task=True); in a zoo config, env_kwargs: "
-            f"{{expose_task: true}})."
-        )
-
-
-def _check_task_inference_weight(weight: Any, end_to_end: bool, policy_name: str) -> float:
-    """The validated ``task_inference_weight`` (``ValueError`` naming the problem)."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)) or not np.isfinite(weight):
-        raise ValueError(f"task_inference_weight must be a finite number >= 0, got {weight!r}")
-    if weight < 0:
-        raise ValueError(f"task_inference_weight must be >= 0, got {weight!r}")
-    if weight and not end_to_end:
-        raise ValueError(
-            f"task_inference_weight is the end-to-end + task-inference option of the end-to-end policies (RNN, "
-            f"RNN+S, RNN+HN, FiLM; NeurIPS 2023 appendix 8.3); {policy_name} trains its task inference on its own."
-        )
-    return float(weight)
-
-
-def _check_size(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_sizes(
-    net_arch: list[int] | dict[str, list[int]], head_kwargs: dict[str, Any], **sizes: int
-) -> dict[str, list[int]]:
-    """Validate every size argument (``ValueError`` naming the bad one); returns ``net_arch`` as ``dict(pi, vf)``."""
-    arch = dict(net_arch) if isinstance(net_arch, dict) else {"pi": list(net_arch), "vf": list(net_arch)}
-    if set(arch) != {"pi", "vf"}:
-        raise ValueError(f"net_arch must be a list of layer sizes or dict(pi=[...], vf=[...]), got {net_arch!r}")
-    embeddings_that_may_be_zero = ("action_embedding_dim", "reward_embedding_dim")
-    for key, value in {**sizes, "state_embedding_dim": head_kwargs.get("state_embedding_dim", 1)}.items():
-        _check_size(key, value, minimum=0 if key in embeddings_that_may_be_zero else 1)
-    for key, layers in [
-        ("net_arch", [*arch["pi"], *arch["vf"]]),
-        ("hypernet_layers", head_kwargs.get("hypernet_layers", [])),
-    ]:
-        if not isinstance(layers, (list, tuple)):
-            raise ValueError(f"{key} must be a list of layer sizes, got {layers!r}")
-        for value in layers:
-            _check_size(f"{key} entries", value)
-    return arch
-
-
-def _unique(parameters: list[nn.Parameter]) -> list[nn.Parameter]:
-    """``parameters`` without repeats, in order."""
-    seen: set[int] = set()
-    return [p for p in parameters if not (id(p) in seen or seen.add(id(p)))]
-
-
-def constructor_keywords(klass: type, stop_at: type | None = None) -> set[str]:
-    """Keyword parameters named in ``klass``'s constructor, following ``**kwargs`` into base classes until one
-    takes no ``**kwargs`` or is ``stop_at``."""
-    names: set[str] = set()
-    for base in klass.__mro__:
-        if "__init__" not in base.__dict__:
-            continue
-        parameters = inspect.signature(base.__init__).parameters.values()
-        names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"}
-        if base is stop_at or not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names
-
-
-#: sb3-contrib's RecurrentActorCriticPolicy keywords that these policies do not take, and what to do instead.
-_RECURRENT_PPO_KEYWORDS = {
-    "lstm_hidden_size": "the recurrent core is a GRU: use 'gru_hidden_size'",
-    "n_lstm_layers": "the recurrent core is a GRU: use 'n_gru_layers'",
-    "lstm_kwargs": "the recurrent core is a GRU built from the size keywords (gru_hidden_size, n_gru_layers)",
-    "shared_lstm": "the GRU is always shared by actor and critic and trained by both losses",
-    "enable_critic_lstm": "the GRU is always shared by actor and critic and trained by both losses",
-    "ortho_init": "initialisation follows the reference implementation (SPEC 2); see hyper_init for hypernetworks",
-    "features_extractor_class": "the meta-episode observation has its own fixed per-input embeddings",
-    "features_extractor_kwargs": "size the embeddings with obs_embedding_dim, action_embedding_dim, "
-    "reward_embedding_dim",
-    "share_features_extractor": "actor and critic always share the trajectory encoder",
-    "normalize_images": "not supported",
-    "full_std": "not supported (gSDE is not supported)",
-    "use_expln": "not supported (gSDE is not supported)",
-    "squash_output": "not supported (gSDE is not supported)",
-}
-
-
-class MetaEpisodeExtractor(BaseFeaturesExtractor):
-    """Flattens the meta-episode observation to ``[obs, prev_action, prev_reward, episode_done]``.
-
-    Any other key (``task``) is left out: policies must not act on the task descriptor. The current observation
-    comes first: ``features[:, :obs_dim]``.
-    """
-
-    def __init__(self, observation_space: spaces.Dict):
-        super().__init__(observation_space, sum(get_flattened_obs_dim(observation_space[k]) for k in META_OBS_KEYS))
-        self.obs_dim = get_flattened_obs_dim(observation_space["obs"])
-
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
-        return th.cat([observations[key].flatten(1) for key in META_OBS_KEYS], dim=1)
-
-
-class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
+class MetaRecurrentPolicy(MetaPolicyHooks, PolicyDiagnostics, RecurrentActorCriticPolicy):
     """Recurrent actor-critic for meta-episodes: a GRU trajectory encoder shared by actor and critic, and a head.
 
     Subclasses pick the head (``head_class``). Differences from sb3-contrib's ``RecurrentActorCriticPolicy``:
@@ -198,14 +78,12 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     :param image_embedding: how image observations (a Box of shape (height, width, channels)) are embedded, in the
         trajectory encoder and in the state path of RNN+S and the hypernetwork heads alike: ``"linear"`` (the
         reference: the flattened image through one linear layer; any observation) or ``"conv"`` (a small
-        convolutional network, :class:`~sb3_hypernet.image.ConvEmbedding`, for larger resolutions such as MC-LS at
-        42x42)
+        convolutional network, :class:`~sb3_hypernet.common.image.ConvEmbedding`, for larger resolutions such as MC-LS
+        at 42x42)
     :param head_kwargs: keyword arguments of the head (see each policy)
     """
 
     head_class: ClassVar[type[MetaPolicyHead]]
-    #: Whether the policy is trained end to end, so that appendix 8.3's auxiliary task inference can be added.
-    end_to_end: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -231,18 +109,18 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     ):
         name = type(self).__name__
         check_meta_observation_space(observation_space, name)
-        self._task_inference_weight = _check_task_inference_weight(task_inference_weight, self.end_to_end, name)
+        self._task_inference_weight = check_task_inference_weight(task_inference_weight, self.end_to_end, name)
         if self._task_inference_weight:
             check_task_key(observation_space, f"{name} with task_inference_weight > 0")
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
             raise ValueError(f"{name} supports Discrete and Box action spaces, got {action_space}.")
         if use_sde:
             raise ValueError(f"{name} does not support gSDE (use_sde=True).")
-        self._check_head_kwargs(head_kwargs)
+        check_policy_keywords(type(self), self.head_class, head_kwargs, stop_at=MetaRecurrentPolicy)
         image_shape = image_shape_for(image_embedding, observation_space["obs"])
         if net_arch is None:
             net_arch = [256, 128]
-        arch = _check_sizes(
+        arch = check_sizes(
             net_arch,
             head_kwargs,
             gru_hidden_size=gru_hidden_size,
@@ -317,26 +195,16 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         self._build_inference_module()
         self._build_optimizer(lr_schedule(1))
 
-    @classmethod
-    def _check_head_kwargs(cls, head_kwargs: dict[str, Any]) -> None:
-        """``TypeError`` for keywords neither the policy nor its head takes, with the closest accepted name."""
-        accepted_by_head = constructor_keywords(cls.head_class) - {"spec"}
-        unknown = sorted(set(head_kwargs) - accepted_by_head)
-        if not unknown:
-            return
-        positional = {"observation_space", "action_space", "lr_schedule"}
-        accepted = sorted((constructor_keywords(cls, stop_at=MetaRecurrentPolicy) | accepted_by_head) - positional)
-        hints = []
-        for key in unknown:
-            if key in _RECURRENT_PPO_KEYWORDS:
-                hints.append(f"{key!r} ({_RECURRENT_PPO_KEYWORDS[key]})")
-                continue
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise TypeError(
-            f"{cls.__name__} got unknown policy keyword argument(s) {', '.join(hints)}. "
-            f"It accepts: {', '.join(accepted)}."
-        )
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "head_class" in cls.__dict__ or "__init__" in cls.__dict__:
+            # The head's keywords reach it through **head_kwargs: show them in the policy's signature.
+            cls.__signature__ = policy_signature(cls, MetaRecurrentPolicy, cls.head_class)
+
+    @property
+    def history_encoder(self) -> HistoryEncoder:
+        """The GRU trajectory encoder (held as ``lstm_actor``, where RecurrentPPO and saved models expect it)."""
+        return self.lstm_actor
 
     def _head_condition(self, latent_dim: int, latent_embedding_dim: int) -> tuple[int, int | None]:
         """(size of the head's condition input, size of the head's own embedding of it, or None for none): here the
@@ -374,7 +242,7 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
     ) -> tuple[th.Tensor, th.Tensor, tuple[th.Tensor, th.Tensor]]:
         """(flattened meta-episode features, GRU latent, new recurrent state)."""
         features = self.extract_features(obs, self.features_extractor)
-        latent, new_state = self._process_sequence(features, lstm_states, episode_starts, self.lstm_actor)
+        latent, new_state = self._process_sequence(features, lstm_states, episode_starts, self.history_encoder)
         return features, latent, new_state
 
     def _encode(
@@ -490,14 +358,6 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         error = (self.task_readout(latent) - obs[TASK_KEY].flatten(1).float()).pow(2).sum(-1)
         return {"task_inference": self._task_inference_weight * error[mask].mean()}
 
-    def _build_optimizer(self, learning_rate: float) -> None:
-        """The policy's optimiser, over every parameter but the inference module's (MetaRecurrentPPO trains that on
-        its own optimiser), and but the encoder's after :meth:`optimize_encoder_apart`."""
-        apart = self.encoder_parameters() if getattr(self, "_encoder_apart", False) else self.inference_parameters()
-        inference = {id(p) for p in apart}
-        trained_here = [p for p in self.parameters() if id(p) not in inference and p.requires_grad]
-        self.optimizer = self.optimizer_class(trained_here, lr=learning_rate, **self.optimizer_kwargs)
-
     def _build_inference_module(self) -> None:
         """Hook for modules trained by auxiliary losses (task inference), built after the encoder and before the
         optimiser: here appendix 8.3's linear readout of the latent when ``task_inference_weight > 0``, trained with
@@ -506,34 +366,11 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
             task_dim = int(spaces.flatdim(self.observation_space[TASK_KEY]))
             self.task_readout = nn.Linear(2 * self._config["latent_dim"], task_dim).to(self.device)
 
-    def inference_parameters(self) -> list[nn.Parameter]:
-        """Parameters trained by the auxiliary losses alone, on :class:`~sb3_hypernet.MetaRecurrentPPO`'s inference
-        optimiser (and never by ``self.optimizer``); none for the end-to-end policies."""
-        return []
-
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The trajectory encoder's parameters with any inference module or readout, each once: the group that the
         reference clips (and, for the end-to-end methods, optimises) apart from the actor-critic (SPEC 10)."""
         readout = list(self.task_readout.parameters()) if self._task_inference_weight else []
-        return _unique([*self.lstm_actor.parameters(), *self.inference_parameters(), *readout])
-
-    def gradient_groups(self) -> dict[str, list[nn.Parameter]]:
-        """The modules whose gradient norms the reference implementation clips separately (SPEC 10): the trajectory
-        encoder (with any inference module or readout) and the actor-critic (everything else); every parameter in
-        exactly one group, once (a parameter listed twice would have its norm counted, and be scaled, twice)."""
-        encoder = self.encoder_parameters()
-        in_encoder = {id(p) for p in encoder}
-        return {"encoder": encoder, "actor_critic": [p for p in self.parameters() if id(p) not in in_encoder]}
-
-    def optimize_encoder_apart(self, learning_rate: float) -> None:
-        """Leave the trajectory encoder out of ``self.optimizer`` (rebuilt at ``learning_rate``), for an algorithm
-        that steps it with an optimiser of its own: the end-to-end methods of the reference train the encoder on the
-        RL loss with the VAE's Adam (eps 1e-8, the policy's learning rate; SPEC 10). Task-inference policies never
-        need it: their encoder is already outside ``self.optimizer``."""
-        if not self.end_to_end:
-            raise ValueError(f"{type(self).__name__} trains its encoder on its inference losses, already apart")
-        self._encoder_apart = True
-        self._build_optimizer(learning_rate)
+        return unique_parameters([*self.history_encoder.parameters(), *self.inference_parameters(), *readout])
 
     def set_training_mode(self, mode: bool) -> None:
         # A rollout starts with the switch to eval mode: the inputs the previous rollout saw (and the update
@@ -543,54 +380,6 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
                 if isinstance(module, RunningNormalizer):
                     module.commit()
         super().set_training_mode(mode)
-
-    def latent_gradient_norms(
-        self, obs: PyTorchObs, lstm_states: tuple[th.Tensor, th.Tensor], episode_starts: th.Tensor
-    ) -> dict[str, float]:
-        """Sensitivity of actor and critic to the latent embedding (NeurIPS 2023, section 5 and Figure 11).
-
-        The latent embedding is what the policy reads of the trajectory (the hypernetwork's input). Returns
-        ``{"actor": ..., "value": ...}``: ``actor`` is the mean over samples of the Frobenius norm of
-        d(actor output)/d(latent embedding), the actor output being the logits or the Gaussian mean; ``value`` is
-        the mean over samples of the L2 norm of d(value)/d(latent embedding), the quantity of Figure 11.
-        """
-        with th.no_grad():
-            (condition, state), _ = self._encode(obs, lstm_states, episode_starts)
-            latent, embedded_state = self.mlp_extractor.embed(condition, state)
-        latent = latent.detach().requires_grad_(True)
-        with th.enable_grad():
-            actor = self.action_net(self.mlp_extractor.actor_output(latent, embedded_state))
-            value = self.value_net(self.mlp_extractor.critic_output(latent, embedded_state))
-            # Samples are independent, so one vector-Jacobian product per output unit gives every sample's row.
-            units = th.eye(actor.shape[1], device=actor.device).unsqueeze(1).expand(-1, *actor.shape)
-            (actor_jacobian,) = th.autograd.grad(actor, latent, units, is_grads_batched=True)
-            (value_gradient,) = th.autograd.grad(value.sum(), latent)
-        return {
-            "actor": float(actor_jacobian.pow(2).sum(dim=(0, 2)).sqrt().mean()),
-            "value": float(value_gradient.norm(dim=1).mean()),
-        }
-
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters of the trajectory encoder, the hypernetwork and the base (actor and critic) networks.
-
-        For hypernetwork policies the base network's weights are generated: they count as the number generated
-        per sample (CoRL 2022, section 5.3 compares models by both numbers).
-        """
-        head = self.mlp_extractor
-        generated = [m for m in head.modules() if isinstance(m, GeneratedLinear)]
-        hypernetwork = sum(p.numel() for m in generated for p in m.parameters())
-        hypernetwork += sum(
-            p.numel() for name, p in head.named_parameters() if "hypernet_trunk" in name or ".film." in name
-        )
-        head_total = sum(p.numel() for p in head.parameters())
-        outputs = sum(p.numel() for p in [*self.action_net.parameters(), *self.value_net.parameters()])
-        encoder = sum(p.numel() for p in self.lstm_actor.parameters())
-        return {
-            "encoder": encoder,
-            "hypernetwork": hypernetwork,
-            "base_network": head_total - hypernetwork + outputs + sum(m.n_generated for m in generated),
-            "total": sum(p.numel() for p in self.parameters()),
-        }
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return dict(
@@ -625,52 +414,3 @@ class MetaRecurrentPolicy(RecurrentActorCriticPolicy):
         policy = cls(**saved["data"])
         policy.load_state_dict(saved["state_dict"])
         return policy.to(device)
-
-
-class RNNPolicy(MetaRecurrentPolicy):
-    """RL2 / "RNN" (Duan et al. 2016; NeurIPS 2023 section 3.2): actor and critic MLPs on the latent only.
-
-    :param latent_embedding_dim: size of the latent embedding the MLPs read (25)
-    """
-
-    head_class = RNNHead
-
-
-class RNNSPolicy(MetaRecurrentPolicy):
-    """ "RNN+S" (NeurIPS 2023 section 5): MLPs on the state embedding and the latent embedding.
-
-    :param state_embedding_dim: size of the state embedding (256)
-    :param normalize_state: running mean/std normalisation of the state input (True)
-    """
-
-    head_class = RNNSHead
-
-
-class RNNHNPolicy(MetaRecurrentPolicy):
-    """ "RNN+HN", the recurrent hypernetwork (NeurIPS 2023 section 3.2; CoRL 2022 section 4): the GRU's latent
-    embedding drives a hypernetwork that generates every weight and bias of the actor and critic MLPs applied
-    to the state embedding, with Bias-HyperInit by default (CoRL 2022 section 4.2).
-
-    :param state_embedding_dim: size of the state embedding, the base networks' input (256)
-    :param normalize_state: running mean/std normalisation of the state input (True)
-    :param hyper_init: initialisation of the hypernetwork heads: ``"bias"`` (Bias-HyperInit), ``"weight"``
-        (Weight-HyperInit), ``"hfi"`` (hyperfan-in), or the naive ``"kaiming"``, ``"normc"``, ``"orthogonal"``
-    :param hypernet_layers: hidden layers of the hypernetwork (none by default: one linear head per tensor)
-    :param hypernet_mode: ``"factorised"`` (default) or ``"materialised"`` computation of generated layers
-    """
-
-    head_class = HyperNetworkHead
-
-
-class RNNFiLMPolicy(MetaRecurrentPolicy):
-    """RNN with FiLM conditioning (CoRL 2022 section 4.3): actor and critic MLPs on the state embedding with plain
-    weights, whose units a hypernetwork on the latent embedding scales and shifts per sample; Bias-HyperInit
-    adapted to FiLM (scale 1, shift 0 for every latent at initialisation).
-
-    :param state_embedding_dim: size of the state embedding, the base networks' input (256)
-    :param normalize_state: running mean/std normalisation of the state input (True)
-    :param hyper_init: ``"bias"``, ``"kaiming"``, ``"normc"`` or ``"orthogonal"`` for the scale and shift heads
-    :param hypernet_layers: hidden layers of the hypernetwork (none by default)
-    """
-
-    head_class = FiLMHead

@@ -8,9 +8,13 @@ rollout buffer stores its state unchanged; the cell state ``c`` is carried but u
 from __future__ import annotations
 
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_hypernet.image import observation_embedding
+from sb3_hypernet.common.image import observation_embedding
+from sb3_hypernet.common.task import META_OBS_KEYS
 
 
 class HistoryEncoder(nn.Module):
@@ -32,7 +36,7 @@ class HistoryEncoder(nn.Module):
     :param num_layers: GRU layers
     :param latent_dim: the latent has ``2 * latent_dim`` units
     :param image_shape: (height, width, channels) of image observations to embed with a small convolutional network
-        (:class:`~sb3_hypernet.image.ConvEmbedding`); ``None``: one linear layer on the flattened observation
+        (:class:`~sb3_hypernet.common.image.ConvEmbedding`); ``None``: one linear layer on the flattened observation
     """
 
     def __init__(
@@ -113,3 +117,18 @@ def process_sequence(
     keep = (1.0 - starts[0]).view(1, n_seq, 1)
     output, new_state = encoder(sequence, (keep * state[0], keep * state[1]))
     return output.transpose(0, 1).reshape(-1, output.shape[-1]), new_state
+
+
+class MetaEpisodeExtractor(BaseFeaturesExtractor):
+    """Flattens the meta-episode observation to ``[obs, prev_action, prev_reward, episode_done]``.
+
+    Any other key (``task``) is left out: policies must not act on the task descriptor. The current observation
+    comes first: ``features[:, :obs_dim]``.
+    """
+
+    def __init__(self, observation_space: spaces.Dict):
+        super().__init__(observation_space, sum(get_flattened_obs_dim(observation_space[k]) for k in META_OBS_KEYS))
+        self.obs_dim = get_flattened_obs_dim(observation_space["obs"])
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+        return th.cat([observations[key].flatten(1) for key in META_OBS_KEYS], dim=1)

@@ -21,8 +21,9 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Progr
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import explained_variance
 
-from sb3_hypernet.buffers import SequenceDictRolloutBuffer, SequenceRolloutBuffer
-from sb3_hypernet.task_inference.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
+from sb3_hypernet.common.buffers import SequenceDictRolloutBuffer, SequenceRolloutBuffer
+from sb3_hypernet.common.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
+from sb3_hypernet.common.policy_hooks import MetaPolicyHooks
 
 #: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
 VALUE_LOSSES = ("mse", "huber_clipped")
@@ -180,6 +181,8 @@ class MetaRecurrentPPO(RecurrentPPO):
         self.pretrain_updates = pretrain_updates
         self.pretrain_updates_done = 0
         self.vae_buffer_size, self.vae_batch_size, self.vae_updates = vae_buffer_size, vae_batch_size, vae_updates
+        # Saved with the model, so that loading picks this class from what the zip records (meta_ppo.loading).
+        self.algorithm_class = type(self).__name__
         self.inference_optimizer: th.optim.Optimizer | None = None
         self.meta_episode_buffer: MetaEpisodeBuffer | None = None
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
@@ -189,21 +192,22 @@ class MetaRecurrentPPO(RecurrentPPO):
     def _setup_model(self) -> None:
         super()._setup_model()
         self._use_sequence_buffer()
-        if self.minibatch_sampling == "steps" and not hasattr(self.policy, "evaluate_actions_and_losses"):
+        hooks = self._policy_hooks
+        if self.minibatch_sampling == "steps" and hooks is None:
             raise ValueError(
                 f"minibatch_sampling='steps' needs an sb3_hypernet policy (evaluate_actions_and_losses with select); "
-                f"{type(self.policy).__name__} has none"
+                f"{type(self.policy).__name__} is not one"
             )
-        if self.clip_grad_per_module and not hasattr(self.policy, "gradient_groups"):
+        if self.clip_grad_per_module and hooks is None:
             raise ValueError(
                 f"clip_grad_per_module needs a policy with gradient_groups() (an sb3_hypernet policy); "
-                f"{type(self.policy).__name__} has none"
+                f"{type(self.policy).__name__} is not one"
             )
         self._setup_meta_episode_buffer()
         inference = self._inference_parameters()
         learning_rate = self.inference_learning_rate
         if self.separate_encoder_optimizer:
-            if not getattr(self.policy, "end_to_end", False):
+            if hooks is None or not hooks.end_to_end:
                 raise ValueError(
                     f"separate_encoder_optimizer is for the end-to-end policies (RNN, RNN+S, RNN+HN, FiLM), whose "
                     f"encoder the RL loss trains; {type(self.policy).__name__} trains its encoder on its own optimiser "
@@ -215,7 +219,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         if inference:
             self.inference_optimizer = th.optim.Adam(inference, lr=learning_rate, eps=1e-8)
         if self.pretrain_updates:
-            if not getattr(self.policy, "pretrains", False):
+            if hooks is None or not hooks.pretrains:
                 raise ValueError(
                     f"pretrain_updates={self.pretrain_updates}, but {type(self.policy).__name__} has no multi-task "
                     "pre-training phase (TIPolicy, TIPlusPlusPolicy, TIHNPolicy and TIPlusPlusHNPolicy have one)"
@@ -226,7 +230,7 @@ class MetaRecurrentPPO(RecurrentPPO):
 
     def _use_sequence_buffer(self) -> None:
         """Swap RecurrentPPO's rollout buffer for one that pads minibatches with batched gathers (same samples,
-        far fewer host-device copies; :mod:`sb3_hypernet.buffers`). RecurrentPPO picks its buffer class inside
+        far fewer host-device copies; :mod:`sb3_hypernet.common.buffers`). RecurrentPPO picks its buffer class inside
         ``_setup_model`` with no argument to change it, so the buffer is rebuilt here with the same settings."""
         old = self.rollout_buffer
         buffer_cls = SequenceDictRolloutBuffer if isinstance(old, RecurrentDictRolloutBuffer) else SequenceRolloutBuffer
@@ -243,7 +247,7 @@ class MetaRecurrentPPO(RecurrentPPO):
 
     def _setup_meta_episode_buffer(self) -> None:
         settings = {name: getattr(self, name) for name in VAE_DEFAULTS}
-        if not getattr(self.policy, "trains_on_meta_episodes", False):
+        if self._policy_hooks is None or not self._policy_hooks.trains_on_meta_episodes:
             given = [name for name, value in settings.items() if value is not None]
             if given:
                 raise ValueError(
@@ -282,7 +286,12 @@ class MetaRecurrentPPO(RecurrentPPO):
         return terms
 
     def _inference_parameters(self) -> list[th.nn.Parameter]:
-        return self.policy.inference_parameters() if hasattr(self.policy, "inference_parameters") else []
+        return [] if self._policy_hooks is None else self._policy_hooks.inference_parameters()
+
+    @property
+    def _policy_hooks(self) -> MetaPolicyHooks | None:
+        """The policy, if it declares the hooks this algorithm calls; None for sb3-contrib's own policies."""
+        return self.policy if isinstance(self.policy, MetaPolicyHooks) else None
 
     def _excluded_save_params(self) -> list[str]:
         # Saved as a state dict (below), rebuilt by _setup_model on load.
@@ -330,7 +339,7 @@ class MetaRecurrentPPO(RecurrentPPO):
             )
             batch = batch._replace(**{name: getattr(batch, name)[select] for name in _PER_STEP})
             mask = th.ones_like(select, dtype=th.bool)
-        elif hasattr(self.policy, "evaluate_actions_and_losses"):
+        elif self._policy_hooks is not None:
             values, log_prob, entropy, auxiliary = self.policy.evaluate_actions_and_losses(
                 batch.observations, actions, batch.lstm_states, batch.episode_starts, mask
             )

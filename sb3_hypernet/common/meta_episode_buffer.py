@@ -26,7 +26,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_hypernet.wrappers import INNER_TERMINAL_KEY, META_OBS_KEYS, TASK_KEY
+from sb3_hypernet.common.task import INNER_TERMINAL_KEY, META_OBS_KEYS, TASK_KEY
 
 
 class MetaEpisodeBuffer:

@@ -16,6 +16,7 @@ import io
 import os
 from typing import Any
 
+import torch as th
 import yaml
 from rl_zoo3 import ALGOS
 from rl_zoo3.exp_manager import ExperimentManager
@@ -23,8 +24,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_hypernet.policies import constructor_keywords
-from sb3_hypernet.task_inference import MetaRecurrentPPO
+from sb3_hypernet.common.array_vec_env import array_vec_env
+from sb3_hypernet.common.policy_keywords import constructor_keywords
+from sb3_hypernet.meta_ppo.meta_ppo import MetaRecurrentPPO
 
 #: The algorithms this package adds to rl_zoo3's --algo choices.
 ALGORITHMS = {"meta_ppo_lstm": MetaRecurrentPPO}
@@ -75,14 +77,21 @@ def check_hyperparams(hyperparams: dict[str, Any], where: str, algo: str = "ppo_
             raise ValueError(f"{where}: unknown hyperparameter {key!r}{hint}")
 
 
-def load_hyperparams(conf_file: str | os.PathLike, env_id: str, algo: str = "ppo_lstm") -> dict[str, Any]:
-    """The entry for ``env_id`` of an rl_zoo3 YAML file; ``ValueError`` for a missing entry or an unknown key."""
+def entry_algorithm(hyperparams: dict[str, Any]) -> str:
+    """The rl_zoo3 algorithm an entry is written for: ``ppo_lstm`` (sb3-contrib's RecurrentPPO) if RecurrentPPO takes
+    every key, else ``meta_ppo_lstm`` (its keys include MetaRecurrentPPO's own, e.g. ``value_loss``)."""
+    return "ppo_lstm" if set(hyperparams) <= ZOO_KEYS | _algorithm_keys("ppo_lstm") else "meta_ppo_lstm"
+
+
+def load_hyperparams(conf_file: str | os.PathLike, env_id: str, algo: str | None = None) -> dict[str, Any]:
+    """The entry for ``env_id`` of an rl_zoo3 YAML file; ``ValueError`` for a missing entry or an unknown key of
+    ``algo`` (by default the algorithm the entry is written for, :func:`entry_algorithm`)."""
     with open(conf_file) as file:
         config = yaml.safe_load(file) or {}
     if env_id not in config:
         raise ValueError(f"{conf_file} has no entry for {env_id!r}; it has: {', '.join(sorted(config))}")
     hyperparams = dict(config[env_id])
-    check_hyperparams(hyperparams, f"{conf_file}, {env_id}", algo)
+    check_hyperparams(hyperparams, f"{conf_file}, {env_id}", algo or entry_algorithm(hyperparams))
     return hyperparams
 
 
@@ -104,8 +113,6 @@ class _Experiment(ExperimentManager):
         self.write_files = write_files
         if kwargs.get("vec_env_type") == "array":
             # rl_zoo3's own override of its VecEnv class (it knows only "dummy" and "subproc" by name).
-            from envs.vector import array_vec_env
-
             self.default_vec_env_cls = array_vec_env
             kwargs["vec_env_type"] = "dummy"
         super().__init__(*args, **kwargs)
@@ -128,7 +135,7 @@ def build_model(
     seed: int = 0,
     device: str = "cpu",
     verbose: int = 0,
-    algo: str = "ppo_lstm",
+    algo: str | None = None,
     log_folder: str | os.PathLike | None = None,
     tensorboard_log: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
@@ -137,15 +144,18 @@ def build_model(
 ) -> tuple[BaseAlgorithm, list[BaseCallback]]:
     """Build the model and callbacks that ``rl_zoo3.train`` builds for an entry, through rl_zoo3's ExperimentManager.
 
-    ``build_model(conf, env, seed=s, learning_rate=3e-4)`` is ``python -m rl_zoo3.train --algo ppo_lstm --env env
-    --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``: keyword arguments replace
-    entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules, ``policy_kwargs`` as a string or a dict),
-    and ``env_kwargs`` replaces the entry's ``env_kwargs`` as ``--env-kwargs`` does; ``vec_env_type`` is zoo's
-    ``--vec-env`` (``"dummy"`` or ``"subproc"``), or ``"array"``: the family's array-stepped VecEnv
-    (:mod:`envs.vector`), as ``python -m sb3_hypernet.train --vec-env array``. With ``log_folder`` the run
-    folder (``<log_folder>/<algo>/<env>_<id>``, Monitor files, saved config) is written as rl_zoo3 writes it;
-    without, nothing is written. rl_zoo3's own printing is shown only with ``verbose >= 1``.
+    ``build_model(conf, env, seed=s, learning_rate=3e-4)`` is ``python -m sb3_hypernet.train --algo <algo> --env env
+    --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``, ``algo`` being by default
+    the algorithm the entry is written for (:func:`entry_algorithm`: ``meta_ppo_lstm`` for the papers' entries):
+    keyword arguments replace entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules,
+    ``policy_kwargs`` as a string or a dict), and ``env_kwargs`` replaces the entry's ``env_kwargs`` as
+    ``--env-kwargs`` does; ``vec_env_type`` is zoo's ``--vec-env`` (``"dummy"`` or ``"subproc"``), or ``"array"``:
+    the family's array-stepped VecEnv (registered by the family, e.g. :mod:`envs.vector`), as ``python -m
+    sb3_hypernet.train --vec-env array``. With ``log_folder`` the run folder (``<log_folder>/<algo>/<env>_<id>``,
+    Monitor files, saved config) is written as rl_zoo3 writes it; without, nothing is written. rl_zoo3's own
+    printing is shown only with ``verbose >= 1``.
     """
+    algo = algo or entry_algorithm(load_hyperparams(conf_file, env_id))
     load_hyperparams(conf_file, env_id, algo)
     check_hyperparams(hyperparams, "build_model", algo)
     arguments = dict(algo=algo, env=env_id, conf_file=str(conf_file), seed=seed, hyperparams=hyperparams)
@@ -169,3 +179,33 @@ def build_model(
     with quiet:
         model, _ = experiment.setup_experiment()
     return model, experiment.callbacks
+
+
+def use_array_vec_env(argv: list[str]) -> list[str]:
+    """``argv`` with ``--vec-env array`` replaced by zoo's ``dummy``, after pointing rl_zoo3's own VecEnv override
+    (``ExperimentManager.default_vec_env_cls``) at the array-stepped VecEnv; ``argv`` unchanged otherwise."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--vec-env=") else argv[i + 1] if arg == "--vec-env" else None
+        if value == "array":
+            ExperimentManager.default_vec_env_cls = staticmethod(array_vec_env)  # a function, not a method
+            argv[i : i + (1 if "=" in arg else 2)] = ["--vec-env", "dummy"]
+            break
+    return argv
+
+
+def enable_tf32() -> None:
+    """Let CUDA run float32 matrix products, convolutions and cuDNN's GRU in TensorFloat-32 (Ampere and later: ~10
+    bits of mantissa in the products, float32 accumulation). CPU computations are unaffected; PPO's losses and
+    optimiser stay float32."""
+    th.backends.cuda.matmul.fp32_precision = "tf32"
+    th.backends.cudnn.conv.fp32_precision = "tf32"
+    th.backends.cudnn.rnn.fp32_precision = "tf32"
+
+
+def use_tf32(argv: list[str]) -> list[str]:
+    """``argv`` without ``--tf32``, after :func:`enable_tf32` if it was there."""
+    if "--tf32" not in argv:
+        return list(argv)
+    enable_tf32()
+    return [arg for arg in argv if arg != "--tf32"]

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_hypernet.evaluation import bootstrap_ci
-from sb3_hypernet.wrappers import TASK_KEY, make_meta_env
+from sb3_hypernet.common.evaluation import bootstrap_ci
+from sb3_hypernet.common.meta_episode import make_meta_env
+from sb3_hypernet.common.task import TASK_KEY
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """VI (VariBAD, Zintgraf et al. 2020) and VI+HN (NeurIPS 2023, section 3.3 and appendix 8.1; SPEC 3).
 
-No task labels: the belief is trained by VariBAD's VAE alone (:mod:`~sb3_hypernet.task_inference.belief`), to
+No task labels: the belief is trained by VariBAD's VAE alone (:mod:`~sb3_hypernet.common.belief`), to
 reconstruct the rewards (and on Walker the states) of whole meta-episodes, past and future.
 """
 
@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import Schedule
 
-from sb3_hypernet.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
-from sb3_hypernet.task_inference.belief import BeliefPolicy
+from sb3_hypernet.common.belief import BeliefPolicy
+from sb3_hypernet.common.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
 
 
 class VIPolicy(BeliefPolicy):
@@ -39,7 +39,7 @@ class VIHNPolicy(VIPolicy):
 
     :param hyper_init: initialisation of the hypernetwork heads (``"bias"``)
     :param hypernet_layers: hidden layers of the hypernetwork (none)
-    :param hypernet_mode: ``"factorised"`` or ``"materialised"`` generated layers
+    :param hypernet_mode: ``"factorized"`` or ``"materialized"`` generated layers
     """
 
     head_class = HyperNetworkHead

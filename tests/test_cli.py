@@ -1,0 +1,58 @@
+"""The ``sb3-hypernet`` console command: each subcommand is the ``python -m sb3_hypernet.<command>`` of its name."""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_hypernet import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sb3_hypernet.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_setup_declares_the_console_command():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    (line,) = [entry for entry in config["options.entry_points"]["console_scripts"].splitlines() if entry.strip()]
+    name, target = (part.strip() for part in line.split("="))
+    module, function = target.split(":")
+    assert (name, module, function) == ("sb3-hypernet", "sb3_hypernet.cli", "main")
+
+
+def test_usage_lists_every_command():
+    result = run("--help")
+    assert result.returncode == 0
+    for name in ("train", "enjoy", "evaluate", "optimize", "sweep", "plot"):
+        assert name in result.stdout
+
+
+def test_unknown_command_is_named():
+    result = run("trian")
+    assert result.returncode == 2
+    assert "unknown command 'trian'" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plot", "sweep", "evaluate"])
+def test_a_subcommand_is_the_module_of_its_name(command, monkeypatch):
+    # In process: the module's own --help answers.
+    called = []
+    module = importlib.import_module(cli.COMMANDS[command][0])
+    monkeypatch.setattr(module, "main", lambda: called.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", ["sb3-hypernet", command, "--flag", "value"])
+    cli.main()
+    assert called == [[f"sb3-hypernet {command}", "--flag", "value"]]
+
+
+def test_train_runs_rl_zoo3_with_the_added_algorithms(monkeypatch):
+    result = run("train", "--help")
+    assert result.returncode == 0
+    assert "meta_ppo_lstm" in result.stdout
