@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,18 @@ def append_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as file:
         file.write(json.dumps(record) + "\n")
+
+
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """``--n-eval``, ``--jobs`` and ``--out`` of the scripts that sweep learning runs over settings."""
+    parser.add_argument("--n-eval", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
+    parser.add_argument("--out", default=None, help="JSON lines of every checkpoint (default: a temporary file)")
+
+
+def sweep_output(out: str | None) -> Path:
+    """Where a sweep's runs append their results: ``out``, or a new temporary file."""
+    return Path(out or tempfile.mkstemp(suffix=".jsonl")[1])
 
 
 def run_learning(runs: list[list[str]], jobs: int, out: Path) -> list[int]:

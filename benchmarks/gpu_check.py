@@ -179,8 +179,8 @@ def rollout_buffer_figures(output: str) -> str:
 
 
 def generated_layers_figures(output: str) -> str:
-    """Forward + backward ms of the factorised and the materialised modes at each batch size."""
-    rows = table_rows(output, r"\s*(\d+)\s+(factorised|materialised)\s+[\d.]+\s+([\d.]+)\s+([\d.-]+)")
+    """Forward + backward ms of the factorized and the materialized modes at each batch size."""
+    rows = table_rows(output, r"\s*(\d+)\s+(factorized|materialized)\s+[\d.]+\s+([\d.]+)\s+([\d.-]+)")
     if not rows:
         raise ValueError("no rows")
     cells: dict[str, list[str]] = {}

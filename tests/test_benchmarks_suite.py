@@ -148,4 +148,4 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     statuses = {row.split(" | ")[0].lstrip("| "): row.split(" | ")[1] for row in rows}
     assert statuses.pop("(a) CUDA tests").startswith(SKIPPED)
     assert set(statuses.values()) == {PASS}, statuses
-    assert "rnn_hn frames/s at 4" in text and "max loss difference 0" in text and "batch 16 factorised" in text
+    assert "rnn_hn frames/s at 4" in text and "max loss difference 0" in text and "batch 16 factorized" in text

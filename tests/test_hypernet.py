@@ -318,3 +318,17 @@ def test_modes_of_before_0_2_keep_their_british_spelling_working():
     assert GeneratedLinear(3, 2, cond_features=4, mode="factorised").mode == "factorized"
     with pytest.raises(ValueError, match="hypernet_mode"):
         GeneratedLinear(3, 2, cond_features=4, mode="materialist")
+
+
+def test_layer_names_of_before_0_2_still_resolve_with_a_warning():
+    from sb3_hypernet import offpolicy
+    from sb3_hypernet.common import generated_layers
+    from sb3_hypernet.offpolicy import networks
+
+    with pytest.warns(DeprecationWarning, match="HyperMLP is now GeneratedMLP"):
+        assert generated_layers.HyperMLP is generated_layers.GeneratedMLP
+    for module in (offpolicy, networks):
+        with pytest.warns(DeprecationWarning, match="DynamicLayer is now GeneratedGainLinear"):
+            assert module.DynamicLayer is networks.GeneratedGainLinear
+    with pytest.raises(AttributeError, match="no attribute 'HyperMLPs'"):
+        generated_layers.HyperMLPs  # noqa: B018

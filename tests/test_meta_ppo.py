@@ -11,11 +11,12 @@ import torch as th
 from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.save_util import load_from_zip_file
 from torch import nn
 
 import envs  # noqa: F401
 from sb3_hypernet import MetaRecurrentPPO, RNNHNPolicy, RNNPolicy
-from sb3_hypernet.meta_ppo import meta_ppo
+from sb3_hypernet.meta_ppo import algorithm_of, load_meta_model, meta_ppo
 from sb3_hypernet.meta_ppo.meta_ppo import clipped_huber_value_loss
 
 SMALL = dict(gru_hidden_size=16, net_arch=[16, 8], latent_embedding_dim=4)
@@ -193,6 +194,21 @@ def test_options_survive_save_and_load(tmp_path):
     assert (loaded.value_loss, loaded.clip_grad_per_module) == ("huber_clipped", True)
     assert loaded.inference_optimizer is None
     assert th.equal(parameters(loaded), parameters(model))
+
+
+def test_the_zip_records_its_algorithm_and_loading_follows_the_record(tmp_path):
+    # Even with no MetaRecurrentPPO-only option in the data, the record says what to load it as.
+    model = make()
+    model.save(tmp_path / "meta.zip")
+    data, _, _ = load_from_zip_file(tmp_path / "meta.zip")
+    assert data["algorithm_class"] == "MetaRecurrentPPO"
+    data.pop("inference_learning_rate")
+    assert algorithm_of(data) is MetaRecurrentPPO
+    make(RecurrentPPO).save(tmp_path / "stock.zip")
+    assert type(load_meta_model(tmp_path / "stock.zip")) is RecurrentPPO
+    assert type(load_meta_model(tmp_path / "meta.zip")) is MetaRecurrentPPO
+    with pytest.raises(ValueError, match="saved by 'MyPPO'"):
+        algorithm_of({"algorithm_class": "MyPPO"})
 
 
 def test_bad_options_are_named_errors():

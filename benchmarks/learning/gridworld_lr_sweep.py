@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import final_records, new_parser, run_learning
+from benchmarks.common import add_sweep_options, final_records, new_parser, run_learning, sweep_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,15 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=float, default=2e5)
     parser.add_argument("--learning-rates", type=float, nargs="+", default=[3e-3, 1e-3, 3e-4, 1e-4, 3e-5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--n-eval", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
-    parser.add_argument("--out", default=None, help="JSON lines of every checkpoint (default: a temporary file)")
+    add_sweep_options(parser)
     return parser
 
 
 def main() -> None:
     args = build_parser().parse_args()
-    out = Path(args.out or tempfile.mkstemp(suffix=".jsonl")[1])
+    out = sweep_output(args.out)
     common = ["--method", args.method, "--env", args.env, "--frames", str(args.frames), "--n-eval", str(args.n_eval)]
     run_learning(
         [[*common, "--learning-rate", str(lr), "--seed", str(s)] for lr in args.learning_rates for s in args.seeds],

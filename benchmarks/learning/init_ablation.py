@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import ZOO_CONFIGS, final_records, new_parser, run_learning
+from benchmarks.common import ZOO_CONFIGS, add_sweep_options, final_records, new_parser, run_learning, sweep_output
 from sb3_hypernet.common.evaluation import bootstrap_ci
 from sb3_hypernet.common.generated_layers import HYPER_INITS
 
@@ -32,15 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=float, default=2e5, help="training frames per run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--learning-rate", type=float, default=None, help="override the configs' learning rate")
-    parser.add_argument("--n-eval", type=int, default=100)
-    parser.add_argument("--jobs", type=int, default=2, help="processes at a time (one torch thread each)")
-    parser.add_argument("--out", default=None, help="JSON lines of every checkpoint (default: a temporary file)")
+    add_sweep_options(parser)
     return parser
 
 
 def main() -> None:
     args = build_parser().parse_args()
-    out = Path(args.out or tempfile.mkstemp(suffix=".jsonl")[1])
+    out = sweep_output(args.out)
     runs = []
     for scheme in args.schemes:
         if scheme == "standard":

@@ -21,7 +21,6 @@ condition; :class:`GeneratedMLP` is a base MLP of conditioned layers with its hy
 from __future__ import annotations
 
 import math
-import warnings
 from itertools import pairwise
 from typing import Any
 
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sb3_hypernet.common.initializers import TANH_GAIN, base_weight_, normc_
+from sb3_hypernet.common.renamed import renamed_attributes
 
 #: Initialisations of the hypernetwork heads (CoRL 2022, section 4.2 and Table 1).
 HYPER_INITS = ("bias", "weight", "hfi", "kaiming", "normc", "orthogonal")
@@ -282,10 +282,5 @@ class GeneratedMLP(nn.Module):
         return not len(self.hypernet_trunk) and isinstance(first, GeneratedLinear) and first.mode == "factorized"
 
 
-def __getattr__(name: str) -> type:
-    # Names of before 0.2, for users' code.
-    renamed = {"HyperMLP": "GeneratedMLP"}
-    if name in renamed:
-        warnings.warn(f"{name} is now {renamed[name]} (sb3-hypernet 0.2)", DeprecationWarning, stacklevel=2)
-        return globals()[renamed[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Names of before 0.2, for users' code.
+__getattr__ = renamed_attributes(__name__, globals(), {"HyperMLP": "GeneratedMLP"})

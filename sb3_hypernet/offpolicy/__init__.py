@@ -1,5 +1,6 @@
 """Hypernetwork critics and actors for SAC and TD3 (Sarafian et al., ICML 2021)."""
 
+from sb3_hypernet.common.renamed import renamed_attributes
 from sb3_hypernet.offpolicy.networks import GeneratedGainLinear, HyperNetwork, PrimaryNetwork, ResidualBlock, SplitInput
 from sb3_hypernet.offpolicy.policies import (
     CRITIC_ORDERINGS,
@@ -29,3 +30,6 @@ __all__ = [
     "ResidualBlock",
     "SplitInput",
 ]
+
+#: Names of before 0.2, for users' code.
+__getattr__ = renamed_attributes(__name__, globals(), {"DynamicLayer": "GeneratedGainLinear"})

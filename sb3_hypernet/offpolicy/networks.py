@@ -5,12 +5,13 @@ base variable (section 2, Fig. 1, eq. 1; SPEC 7).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 
 import torch as th
 from torch import nn
+
+from sb3_hypernet.common.renamed import renamed_attributes
 
 #: Widths of the primary network's stages (SPEC 7): Linear to each width, then ``blocks_per_stage`` residual blocks.
 PRIMARY_WIDTHS = (256, 512, 1024)
@@ -153,10 +154,5 @@ class SplitInput(nn.Module):
         )
 
 
-def __getattr__(name: str) -> type:
-    # Names of before 0.2, for users' code.
-    renamed = {"DynamicLayer": "GeneratedGainLinear"}
-    if name in renamed:
-        warnings.warn(f"{name} is now {renamed[name]} (sb3-hypernet 0.2)", DeprecationWarning, stacklevel=2)
-        return globals()[renamed[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Names of before 0.2, for users' code.
+__getattr__ = renamed_attributes(__name__, globals(), {"DynamicLayer": "GeneratedGainLinear"})
