@@ -35,7 +35,7 @@ import envs  # noqa: F401  (registers the benchmark ids)
 from benchmarks.common import ZOO_CONFIGS, add_threads_option, append_record, new_parser, set_threads
 from sb3_hypernet import RandomPolicy, evaluate_meta_policy
 from sb3_hypernet.common.callbacks import CheckpointEvaluation
-from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+from sb3_hypernet.experiments.zoo import build_model, entry_algorithm, load_hyperparams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", default="rnn_hn", help="zoo config name: rnn, rnn_s, rnn_hn")
     parser.add_argument("--conf-file", default=None, help="zoo config path (default: zoo_configs/<method>.yml)")
     parser.add_argument(
-        "--algo", default="meta_ppo_lstm", help="rl_zoo3 algorithm: meta_ppo_lstm (MetaRecurrentPPO), or ppo_lstm"
+        "--algo",
+        default=None,
+        help="rl_zoo3 algorithm, meta_ppo_lstm or ppo_lstm (default: the one the entry is written for)",
     )
     parser.add_argument(
         "--hyperparams", type=str, nargs="+", action=StoreDict, default={}, help="key:value overrides, as zoo's -params"
@@ -79,6 +81,7 @@ def main() -> None:
     args = build_parser().parse_args()
     set_threads(args.threads)
     config = args.conf_file or ZOO_CONFIGS / f"{args.method}.yml"
+    args.algo = args.algo or entry_algorithm(load_hyperparams(config, args.env))  # recorded with the results
     overrides = {**args.hyperparams, **({} if args.learning_rate is None else {"learning_rate": args.learning_rate})}
     model, callbacks = build_model(
         config, args.env, seed=args.seed, algo=args.algo, vec_env_type=args.vec_env, **overrides
