@@ -31,7 +31,8 @@ def _postgres_bin() -> Path | None:
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A real PostgreSQL server on a loopback port for the session, its data in a temporary folder (SPEC 11).
+    """A real PostgreSQL server on a loopback port for the session (as the sweeps use), its data in a
+    temporary folder.
 
     The server refuses to run as root, so as root its programs run as the ``postgres`` user (``runuser``).
     Yields a SQLAlchemy URL of an empty database; stops the server and removes the folder afterwards.

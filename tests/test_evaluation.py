@@ -1,5 +1,5 @@
-"""Meta-episode evaluation (SPEC 6): bootstrap intervals, evaluate_meta_policy with scripted and trained policies,
-MetaEvaluation summaries, and loading / checking saved models."""
+"""Meta-episode evaluation (NeurIPS 2023 section 4): bootstrap intervals, evaluate_meta_policy with scripted and
+trained policies, MetaEvaluation summaries, and loading / checking saved models."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GridNavi and its Show and Dense variants (SPEC 5)."""
+"""GridNavi and its Show and Dense variants (NeurIPS 2023 section 4.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""MC-LS, the MineCraft long-short memory maze (SPEC 5): rules, rewards, variants, views, seeding, training."""
+"""MC-LS, the MineCraft long-short memory maze (NeurIPS 2023 section 4.3): rules, rewards, variants, views,
+seeding, training."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def walk(c: LongShortMemoryCourse, actions) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Rules and rewards (SPEC 5)
+# Rules and rewards (NeurIPS 2023 section 4.3)
 # ---------------------------------------------------------------------------------------------------------------------
 
 

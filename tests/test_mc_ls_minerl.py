@@ -1,5 +1,5 @@
 """The minerl backend of MC-LS against a stand-in with minerl's dict observation and action format and the old gym API
-(minerl itself cannot be installed here; SPEC 5)."""
+(minerl itself, a Java 8 build, is not installed for the tests)."""
 
 from __future__ import annotations
 

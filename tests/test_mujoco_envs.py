@@ -174,8 +174,9 @@ def test_short_rnn_hn_training_saves_loads_and_evaluates(env_id, tmp_path):
     assert np.isfinite(result.inner_returns).all()
 
 
-# SPEC 4: (n_steps, epochs, minibatches, clip, gamma, gae lambda, entropy, frames) per MuJoCo benchmark.
-SPEC4 = {
+# The paper's PPO settings (NeurIPS 2023 appendix 8.2) per MuJoCo benchmark:
+# (n_steps, epochs, minibatches, clip, gamma, gae lambda, entropy, frames).
+PAPER_SETTINGS = {
     "CheetahDir-v0": (400, 2, 4, 0.1, 0.97, 0.9, 0.01, 75e6),
     "CheetahVel-v0": (400, 2, 4, 0.1, 0.97, 0.9, 0.01, 75e6),
     "AntDir-v0": (200, 2, 1, 0.1, 0.97, 0.9, 0.01, 75e6),
@@ -208,7 +209,7 @@ def test_zoo_entries_for_every_mujoco_env_have_the_spec_settings(method):
     algo = "meta_ppo_lstm"
     for env_id in META_IDS:
         load_hyperparams(conf, env_id, algo)  # every registered MuJoCo meta env has an entry
-    for env_id, (n_steps, epochs, minibatches, clip, gamma, gae, ent, frames) in SPEC4.items():
+    for env_id, (n_steps, epochs, minibatches, clip, gamma, gae, ent, frames) in PAPER_SETTINGS.items():
         h = load_hyperparams(conf, env_id, algo)
         assert (h["n_envs"], h["n_steps"], h["n_epochs"], h["batch_size"]) == (
             16,

@@ -59,7 +59,8 @@ def test_every_parameter_is_in_exactly_one_gradient_group_once(policy_class):
 
 @pytest.mark.parametrize("policy_class", [TIPolicy, RNNHNPolicy])
 def test_per_module_clipping_brings_each_group_to_the_maximum_norm(policy_class):
-    # A gradient of norm 20 on the encoder and 3 on the actor-critic ends at norm 0.5 in each (SPEC 10).
+    # A gradient of norm 20 on the encoder and 3 on the actor-critic ends at norm 0.5 in each (the reference's
+    # clipping).
     model = make(policy_class, clip_grad_per_module=True, max_grad_norm=0.5, learning_rate=0.0,
                  inference_learning_rate=1e-9)  # fmt: skip
     groups = model.policy.gradient_groups()

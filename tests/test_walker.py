@@ -1,4 +1,5 @@
-"""Walker rand-params: tasks as physics multipliers, no drift, determinism, and Walker2d-v5's reward (SPEC 5)."""
+"""Walker rand-params: tasks as physics multipliers, no drift, determinism, and Walker2d-v5's reward
+(NeurIPS 2023 section 4.2)."""
 
 import pickle
 

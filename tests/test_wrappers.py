@@ -1,5 +1,5 @@
-"""MetaEpisodeWrapper semantics (SPEC 1) and seeding, checked on small toy task distributions, and both env checkers
-on every registered id."""
+"""MetaEpisodeWrapper semantics (NeurIPS 2023 section 3.1) and seeding, checked on small toy task distributions, and
+both env checkers on every registered id."""
 
 from __future__ import annotations
 
@@ -605,7 +605,7 @@ HUMANOID_ACTION_RANGE = pytest.mark.filterwarnings(
     "ignore:We recommend you to use a symmetric and normalized Box action space:UserWarning"
 )
 
-# MC-LS observations are images scaled to [-1, 1] as float32 (SPEC 5: the reference's scaling) at 10x10 pixels, which
+# MC-LS observations are images scaled to [-1, 1] as float32 (the reference's scaling) at 10x10 pixels, which
 # our policies embed themselves; SB3's checker expects uint8 images of at least 36x36 for its own CnnPolicy.
 SCALED_IMAGES = pytest.mark.filterwarnings(
     "ignore:.*is an image but its `dtype` is \\(float32\\):UserWarning",

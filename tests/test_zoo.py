@@ -144,7 +144,7 @@ MCLS_ENVS = ["MCLS-v0", "MCLSN-v0", "MCLSO-v0", "MCLSH-v0"]
 @pytest.mark.parametrize("env_id", MCLS_ENVS)
 @pytest.mark.parametrize("conf", sorted(CONFIGS))
 def test_config_entries_have_the_mcls_settings(conf, env_id):
-    """SPEC 4's MC-LS row: 16 envs x 800 steps, 4 minibatches, 2 epochs, clip 0.05, gamma and GAE lambda 0.95,
+    """The paper's MC-LS settings: 16 envs x 800 steps, 4 minibatches, 2 epochs, clip 0.05, gamma and GAE lambda 0.95,
     entropy 0.1, Adam eps 1e-5, 6e7 frames, the learning rate decayed linearly; previous reward in 8 units."""
     hp = load_hyperparams(CONFIG_DIR / conf, env_id, CONFIG_ALGOS.get(conf, "ppo_lstm"))
     assert (hp["n_envs"], hp["n_steps"], hp["batch_size"], hp["n_epochs"]) == (16, 800, 3200, 2)

@@ -1,4 +1,4 @@
-"""Short learning-rate sweep over the SPEC 4 grid on a Grid-World, one process per (learning rate, seed).
+"""Short learning-rate sweep over the paper's learning-rate grid on a Grid-World, one process per (learning rate, seed).
 
     python benchmarks/learning/gridworld_lr_sweep.py --method rnn_hn --frames 2e5 --jobs 2
 

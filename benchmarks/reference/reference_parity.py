@@ -171,7 +171,7 @@ DELIBERATE: dict[str, str] = {
     ),
     "inner-boundary": (
         "at an inner-episode boundary our wrapper shows the next episode's first state; the reference's environment "
-        "shows the terminal state and is acted on once more (SPEC 1). The compared inputs use ours on both sides; "
+        "shows the terminal state and is acted on once more. The compared inputs use ours on both sides; "
         "this line measures what the reference's own boundary observation changes in its latents"
     ),
     "running-normaliser": (
@@ -186,7 +186,7 @@ DELIBERATE: dict[str, str] = {
     ),
     "sequence-cut": (
         "RecurrentPPO cuts the rollout into sequences that restart from stored (detached) GRU states; the reference "
-        "re-runs the GRU over the whole rollout for every minibatch (SPEC 10), so its gradient flows through the "
+        "re-runs the GRU over the whole rollout for every minibatch, so its gradient flows through the "
         "whole history. Forward values are the same; the encoder gradient is truncated at the cut"
     ),
     "kl-subsample-index": (
@@ -213,7 +213,7 @@ DELIBERATE: dict[str, str] = {
     ),
     "advantage-normalisation": (
         "SB3 normalises advantages per minibatch, (A - mean) / (std + 1e-8); the reference over the whole batch, "
-        "(A - mean) / (std + 1e-5) (SPEC 10). Here the batch is one minibatch, so only the epsilon differs"
+        "(A - mean) / (std + 1e-5). Here the batch is one minibatch, so only the epsilon differs"
     ),
 }
 
@@ -1483,12 +1483,12 @@ def zoo_setting_notes(spec: MethodSpec, model: Any, ref_model: ReferenceModel) -
     return {
         "value": (
             f"{entry} trains with value_loss={model.value_loss!r}; the reference uses the clipped Huber loss "
-            "(algorithms/ppo.py get_loss with ppo_use_huberloss and ppo_use_clipped_value_loss); SPEC 3 and 10 ask "
-            "for it for every model"
+            "(algorithms/ppo.py get_loss with ppo_use_huberloss and ppo_use_clipped_value_loss) for every "
+            "model"
         ),
         "clip": (
             f"{entry} clips one global gradient norm (clip_grad_per_module={model.clip_grad_per_module}); the "
-            "reference clips the actor-critic's and the encoder's norms apart (algorithms/ppo.py update; SPEC 10)"
+            "reference clips the actor-critic's and the encoder's norms apart (algorithms/ppo.py update)"
         ),
         "adam": (
             f"ours ({entry}): actor-critic Adam {optimiser_settings(policy.optimizer)}, encoder in {ours_encoder} "
@@ -1623,7 +1623,7 @@ def build_pair(report: Report, ref: Reference, method: str, episodes: MetaEpisod
                 0.0,
                 note=f"ours has one (zoo_configs/{spec.conf} {spec.env_id}); the reference's {extra_term} is "
                 f"{getattr(args, extra_term)} ({spec.ref_config.replace('.', '/')}.py, not set by the "
-                f"{spec.ref_set!r} experiment set or {spec.ref_model}); SPEC 3 lists it",
+                f"{spec.ref_set!r} experiment set or {spec.ref_model}); NeurIPS 2023 appendix 8.1 lists it",
             )
         )
     return Pair(method, spec, ref, model, ref_model, roles, episodes, zoo_setting_notes(spec, model, ref_model), seed)
@@ -1675,7 +1675,7 @@ def compare_latents(report: Report, pair: Pair, obs_keys: Sequence[str]) -> tupl
     t_steps, n_seq = episodes.shape
     with th.no_grad():
         mean, logvar = reference_latents(pair.ref_model, episodes)
-        # The reference's own environment shows the inner episode's terminal state at a boundary (SPEC 1).
+        # The reference's own environment shows the inner episode's terminal state at a boundary.
         boundary = dataclasses.replace(episodes, next_obs=episodes.terminal_next)
         boundary_mean, boundary_logvar = reference_latents(pair.ref_model, boundary)
     latent = pair.ref.helpers.get_latent_for_policy(args, latent_sample=mean, latent_mean=mean, latent_logvar=logvar)

@@ -5,7 +5,7 @@
 
 Env-only: the entry's n_envs meta-episode envs in a DummyVecEnv (or SubprocVecEnv) stepped with random actions (what
 a rollout costs without the policy). Training: RecurrentPPO with RNN+HN and the env's zoo_configs/rnn_hn.yml
-settings (SPEC 4 n_envs, n_steps, epochs and minibatches), timed over --updates PPO updates after one warm-up
+settings (the paper's n_envs, n_steps, epochs and minibatches), timed over --updates PPO updates after one warm-up
 update. The ratio says how much of training time the simulator takes.
 """
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, f
 from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
 from sb3_hypernet import HyperSACPolicy, HyperTD3Policy
 
-#: The zoo configs' settings: actor learning rate 3e-4, hyper critics at 5e-5 (SPEC 7).
+#: The zoo configs' settings: actor learning rate 3e-4, hyper critics at 5e-5 (ICML 2021).
 HYPER_KWARGS = {"critic_learning_rate": 5e-5}
 
 
