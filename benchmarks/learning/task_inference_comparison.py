@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import ZOO_CONFIGS, final_records, new_parser, read_records, run_learning
 from sb3_hypernet.common.evaluation import bootstrap_ci
+from sb3_hypernet.experiments.labels import method_colour
 
 _STATE_256 = (
     'policy_kwargs:"dict(state_embedding_dim=256, action_embedding_dim=0, reward_embedding_dim=8, '
@@ -166,14 +167,16 @@ def draw_figure(args: argparse.Namespace, rows: list[Row]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axis = plt.subplots(figsize=(6, 4))
-    for name, _, _, _, _, curve, _ in rows:
-        axis.plot(range(1, len(curve) + 1), curve, marker="o", label=name)
+    for name, _, _, _, values, curve, label in rows:
+        axis.plot(range(1, len(curve) + 1), curve, marker="o", label=f"{name} ({len(values)} seeds)",
+                  color=method_colour(label))  # fmt: skip
     if args.env in BAYES_OPTIMAL:
         optimal = BAYES_OPTIMAL[args.env]
         axis.plot(range(1, len(optimal) + 1), optimal, "k--", label="Bayes-optimal")
     axis.set_xlabel("inner episode")
-    axis.set_ylabel("mean return")
-    axis.set_title(f"{args.env}, {args.frames:g} frames, seeds {', '.join(map(str, args.seeds))}")
+    axis.set_ylabel("return in the inner episode (mean over seeds)")
+    axis.set_xticks(range(1, len(rows[0][5]) + 1) if rows else [])
+    axis.set_title(f"{args.env} after {args.frames:g} frames: adaptation, deterministic actions")
     axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.figure, dpi=120)

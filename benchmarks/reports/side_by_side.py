@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
 from benchmarks.common import new_parser, read_records
+from sb3_hypernet.experiments.labels import method_colour, method_label
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,18 +113,22 @@ def main() -> None:
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, len(data), figsize=(5 * len(data), 3.6), squeeze=False)
-        for axis, ((ours_label, reference_label), (ours, theirs)) in zip(axes[0], data.items(), strict=True):
-            for runs, colour, name in ((ours, "tab:blue", "ours"), (theirs, "tab:orange", "reference")):
+        for axis, ((ours_label, _), (ours, theirs)) in zip(axes[0], data.items(), strict=True):
+            colour = method_colour(ours_label)
+            sides = ((ours, "-", "sb3-hypernet"), (theirs, "--", "reference (jacooba/hyper)"))
+            for runs, style, name in sides:
                 for records in runs.values():
                     axis.plot([r["frames"] for r in records], [r["meta_return"]["mean"] for r in records],
-                              color=colour, alpha=0.3, linewidth=1)  # fmt: skip
+                              style, color=colour, alpha=0.3, linewidth=1)  # fmt: skip
                 ranks = max([len(r) for r in runs.values()], default=0)
                 means = [summary(runs, rank) for rank in range(ranks)]
-                axis.plot([m[3] for m in means], [m[0] for m in means], color=colour, linewidth=2, label=name)
-            axis.set_title(f"{ours_label} / {reference_label}")
-            axis.set_xlabel("frames")
-            axis.set_ylabel("meta-episode return")
-            axis.legend()
+                label = f"{name}, mean of {len(runs)} seed{'s' if len(runs) != 1 else ''}"
+                axis.plot([m[3] for m in means], [m[0] for m in means], style, color=colour, linewidth=2, label=label)
+            axis.set_title(f"{method_label(ours_label)} on {args.env} (thin: one seed)")
+            axis.set_xlabel("environment frames")
+            axis.set_ylabel("meta-episode return (deterministic)")
+            axis.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+            axis.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(args.figure, dpi=120)
 
