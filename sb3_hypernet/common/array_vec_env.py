@@ -119,11 +119,11 @@ class ArrayMetaEpisodeVecEnv(VecEnv, abc.ABC):
 
     @abc.abstractmethod
     def _observe(self) -> np.ndarray:
-        """The inner observations of all envs, (num_envs, *obs shape)."""
+        """The inner observations of all envs, of shape ``(num_envs, *obs_shape)``."""
 
     @abc.abstractmethod
     def _task_descriptors(self) -> np.ndarray:
-        """The task descriptors of all envs, (num_envs, *task shape)."""
+        """The task descriptors of all envs, of shape ``(num_envs, *task_shape)``."""
 
     def _seed_inner(self, index: int, seed: int) -> None:
         """Seed env ``index``'s own randomness as ``env.reset(seed=seed)`` would (default: it has none)."""

@@ -103,6 +103,7 @@ class HyperContinuousCritic(ContinuousCritic):
         the critic's gradients from the actor's loss (the critic's optimiser zeroes them before its next backward),
         so training is unchanged and the step skips the backward through the critic's parameters (SAC steps 1.15x
         faster: ``benchmarks/speed/offpolicy.py throughput``).
+
     Other parameters: SB3's ``ContinuousCritic``.
     """
 
@@ -328,6 +329,7 @@ class HyperSACPolicy(_HyperOptions, SACPolicy):
     :param freeze_critic_for_actor: the actor's loss computes no critic parameter gradients (SB3 discards them;
         ``HyperContinuousCritic.freeze_for_actor``); ``False`` for algorithms that use them
     :param net_arch: SB3's; default ``dict(pi=[256, 256], qf=[256])`` (``qf``: the dynamic network's hidden layers)
+
     Other parameters: SB3's ``SACPolicy``.
     """
 
