@@ -59,26 +59,9 @@ html_show_sourcelink = False
 
 
 # -- Docstrings as published ----------------------------------------------------------------------------------------
-# Some docstrings cite the sections of a design document that users do not have; the pages cite the papers instead.
-# These rules drop such citations when autodoc or the changelog include reads the text (the package is unchanged).
-_CITE = r"SPEC\s+\d+(?:\s*(?:,|and)\s*\d+)*"
-_SPEC_RULES = [
-    (re.compile(r"(?:the\s+)?" + _CITE + r"(?:'s)?\s+settings"), "the papers' settings"),
-    (re.compile(r"\s*\(" + _CITE + r"\)"), ""),
-    (re.compile(r"\(" + _CITE + r",\s*(?!\d)"), "("),
-    (re.compile(r"[;,][^;,()]*?" + _CITE), ""),
-    (re.compile(r"\s+(?:and|of)\s+" + _CITE), ""),
-    (re.compile(_CITE + r":\s*"), ""),
-]
 # gymnasium's docstring layout (``## Description`` headings, Markdown tables) in the benchmark environments.
 _MD_HEADING = re.compile(r"^(\s*)## (.+?)\s*$")
 _MD_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
-
-
-def drop_design_citations(text: str) -> str:
-    for pattern, replacement in _SPEC_RULES:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def _markdown_table(rows: list[str], indent: str) -> list[str]:
@@ -112,14 +95,8 @@ def gymnasium_layout_to_rest(lines: list[str]) -> list[str]:
 
 
 def process_docstring(app, what, name, obj, options, lines: list[str]) -> None:
-    # Joined, so that a citation broken over two lines is found as well.
-    lines[:] = gymnasium_layout_to_rest(drop_design_citations("\n".join(lines)).split("\n"))
-
-
-def process_include(app, relative_path, parent_docname, content: list[str]) -> None:
-    content[0] = drop_design_citations(content[0])
+    lines[:] = gymnasium_layout_to_rest(lines)
 
 
 def setup(app):
     app.connect("autodoc-process-docstring", process_docstring)
-    app.connect("include-read", process_include)

@@ -11,7 +11,7 @@ from gymnasium.envs.registration import register
 
 _META = "sb3_hypernet.common.meta_episode:make_meta_env"
 
-# Grid-Worlds: 15-step episodes, 4 episodes per meta-episode (SPEC 1, 5).
+# Grid-Worlds: 15-step episodes, 4 episodes per meta-episode (NeurIPS 2023 section 4.1).
 register(id="GridNaviTask-v0", entry_point="envs.gridworld:GridNavi", max_episode_steps=15)
 register(
     id="GridNaviShowTask-v0", entry_point="envs.gridworld:GridNavi", max_episode_steps=15, kwargs={"show_goal": True}
@@ -21,8 +21,8 @@ register(id="GridNavi-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviTa
 register(id="GridNaviShow-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviShowTask-v0", "n_episodes": 4})
 register(id="GridNaviDense-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviDenseTask-v0", "n_episodes": 4})
 
-# MC-LS, the MineCraft long-short memory maze, and its variants (SPEC 5): at most 200 steps per episode, 2 episodes per
-# meta-episode with the same signal (SPEC 1).
+# MC-LS, the MineCraft long-short memory maze, and its variants (NeurIPS 2023 section 4.3): at most 200 steps per
+# episode, 2 episodes per meta-episode with the same signal.
 for _variant in ("LS", "LSN", "LSO", "LSH"):
     register(
         id=f"MC{_variant}Task-v0",
@@ -38,7 +38,7 @@ if find_spec("minerl") is not None:
     register(id="MCLSMineRLTask-v0", entry_point="envs.mc_ls_minerl:MineRLLongShortMemory", max_episode_steps=200)
     register(id="MCLSMineRL-v0", entry_point=_META, kwargs={"task_env_id": "MCLSMineRLTask-v0", "n_episodes": 2})
 
-# MuJoCo families (need the `mujoco` extra): 200-step episodes; inner episodes per meta-episode as SPEC 1.
+# MuJoCo families (need the `mujoco` extra): 200-step episodes; inner episodes per meta-episode as in the papers.
 register(id="CheetahDirTask-v0", entry_point="envs.mujoco.cheetah:CheetahDir", max_episode_steps=200)
 register(id="CheetahVelTask-v0", entry_point="envs.mujoco.cheetah:CheetahVel", max_episode_steps=200)
 register(
@@ -77,7 +77,8 @@ register(
 )
 register(id="HumanoidDir-v0", entry_point=_META, kwargs={"task_env_id": "HumanoidDirTask-v0", "n_episodes": 2})
 
-# Meta-World (needs the `metaworld` extra): 500-step episodes, 2 per meta-episode in training (SPEC 1, 9).
+# Meta-World (needs the `metaworld` extra): 500-step episodes, 2 per meta-episode in training (NeurIPS 2023
+# appendix 8.4).
 # split="test" selects the benchmark's test tasks; ML1-v0 takes any ML1 task as task_name.
 _METAWORLD = "envs.metaworld:MetaWorldTasks"
 register(id="ML1Task-v0", entry_point=_METAWORLD, max_episode_steps=500, kwargs={"benchmark_name": "ML1"})

@@ -109,7 +109,7 @@ class GridNavi(gym.Env, TaskDistribution):
         return self._goal.astype(np.float32)
 
     def reference_returns(self, n_episodes: int) -> tuple[str, list[float]] | None:
-        """The Bayes-optimal expected return of each episode (SPEC 5: about 4.0, then 11.07 once the goal is known;
+        """The Bayes-optimal expected return of each episode (about 4.0, then 11.07 once the goal is known;
         37.2 in all), known for the paper's setting only: the plain 5x5 GridNavi, 4 episodes per meta-episode."""
         default = (self.size, self.goal_reward, self.step_penalty, self.show_goal, self.dense) == (
             5,

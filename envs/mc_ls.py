@@ -1,5 +1,5 @@
 """MC-LS, the MineCraft long-short memory maze, and its variants LSN, LSO and LSH (NeurIPS 2023 section 4.3, Figure 7;
-Beck et al. 2020 "AMRL"; SPEC 5).
+Beck et al. 2020 "AMRL").
 
 The reference replays cached Minecraft screenshots; here the env draws its own small views, one per situation, so it
 needs nothing beyond numpy. :class:`LongShortMemoryCourse` holds the rules (phases, moves, rewards, timeout) and is
@@ -36,7 +36,7 @@ WRONG_END_REWARD = -3.0
 
 @dataclass(frozen=True)
 class Variant:
-    """One variant of the maze (SPEC 5)."""
+    """One variant of the maze (NeurIPS 2023 section 4.3)."""
 
     n_rooms: int
     signal_cells: int
@@ -61,7 +61,7 @@ def goes_right(signal: tuple[int, ...]) -> bool:
 
 
 class LongShortMemoryCourse:
-    """The rules of one MC-LS episode: a signal platform, ``n_rooms`` rooms, and the end (SPEC 5).
+    """The rules of one MC-LS episode: a signal platform, ``n_rooms`` rooms, and the end.
 
     - Signal platform (``signal_cells`` cells): only ``right`` moves; leaving its last cell enters room 1.
     - Room: from (0, 0) only forward; at (0, 1), the check, only left or right; at (+-1, 1) and (+-1, 2) only
@@ -422,7 +422,7 @@ class LongShortMemoryMaze(LongShortMemoryTask):
     """MC-LS: pass a row of rooms, then choose the side that a signal shown at the start asked for.
 
     ## Description
-    The long-short memory task of Beck et al. 2020 (AMRL), as in NeurIPS 2023 section 4.3 and SPEC 5. An episode
+    The long-short memory task of Beck et al. 2020 (AMRL), as in NeurIPS 2023 section 4.3. An episode
     starts on a signal platform whose colour (the task) says which side pays at the end: green right, red left. The
     agent then passes ``n_rooms`` rooms; each has a column of diamond (pass it on the left) or iron (on the right)
     that is visible in every view of the room, so the short-term memory demand is small. After the last room it

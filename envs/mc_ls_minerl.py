@@ -1,4 +1,4 @@
-"""MC-LS played in real Minecraft through ``minerl`` (an optional backend; SPEC 5, NeurIPS 2023 section 4.3).
+"""MC-LS played in real Minecraft through ``minerl`` (an optional backend; NeurIPS 2023 section 4.3).
 
 The rules, rewards, task interface and variants are :class:`envs.mc_ls.LongShortMemoryTask`'s, so this env is the
 same MDP as ``MCLSTask-v0`` except for what the agent sees: Minecraft's first-person frame (``pov``) instead of the

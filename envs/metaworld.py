@@ -1,8 +1,8 @@
-"""Meta-World ML1 and ML10 (Yu et al. 2020) as task distributions (NeurIPS 2023 appendix 8.4; CoRL 2022 Table 2;
-SPEC 1, 4, 9). Needs the ``metaworld`` extra (``pip install -e ".[metaworld]"``, metaworld 3.1.1).
+"""Meta-World ML1 and ML10 (Yu et al. 2020) as task distributions (NeurIPS 2023 appendix 8.4; CoRL 2022 Table 2).
+Needs the ``metaworld`` extra (``pip install -e ".[metaworld]"``, metaworld 3.1.1).
 
 Meta-World's registered ``Meta-World/ML1-*`` and ``ML10-*`` ids are vector-only, and in 3.1.1 the ML1 train id
-silently runs the test split (SPEC 9), so the single envs here are built by hand from the benchmark object:
+silently runs the test split, so the single envs here are built by hand from the benchmark object:
 ``metaworld.ML1(task_name, seed)`` or ``metaworld.ML10(seed)``, built once per process and shared by every env
 (:func:`benchmark`). A task is one of the benchmark's train tasks (``split="train"``) or test tasks
 (``split="test"``; for ML10 the 5 held-out classes); the two sets share no task. The descriptor is a one-hot of the
@@ -124,7 +124,7 @@ class MetaWorldTasks(gym.Env, TaskDistribution):
         return descriptor
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
-        # Meta-World ignores reset(seed=...) (SPEC 9): each class env is seeded through env.seed, from this env's
+        # Meta-World ignores reset(seed=...): each class env is seeded through env.seed, from this env's
         # generator, the first time it runs after a seeded reset.
         super().reset(seed=seed)
         if seed is not None:

@@ -5,7 +5,7 @@
         --storage postgresql://sweeper@db-host:5432/sweeps          # the same command on every machine
 
 Every result in the papers is the best of five learning rates with three seeds each (NeurIPS 2023, section 4 and
-appendix 8.2; SPEC 11). A sweep is one Optuna study whose trials are the grid points (method, env, learning rate,
+appendix 8.2). A sweep is one Optuna study whose trials are the grid points (method, env, learning rate,
 seed), each trained with its zoo entry (``zoo_configs/<method>.yml``) for everything but the learning rate and seed.
 
 - Storage: a journal file by default (``<log-folder>/<study-name>.log``); any SQLAlchemy URL (PostgreSQL for many

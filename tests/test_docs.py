@@ -6,6 +6,7 @@ One Sphinx build (about 15 s on 2 cores) serves every test here.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,21 @@ def test_docs_cite_papers_not_design_notes(built_site: Path) -> None:
     # Some docstrings cite sections of a design document that users do not have; conf.py drops those citations.
     cited = [str(page.relative_to(built_site)) for page in built_site.rglob("*.html") if "SPEC" in page.read_text()]
     assert not cited, f"pages citing SPEC sections: {cited}"
+
+
+def test_nothing_users_read_cites_the_design_notes() -> None:
+    # Docstrings, comments, configs and docs cite the papers' sections or a docs page, never a document users lack.
+    root = Path(__file__).resolve().parents[1]
+    sources = [
+        *(root / "sb3_hypernet").rglob("*.py"),
+        *(root / "envs").rglob("*.py"),
+        *(root / "zoo_configs").rglob("*.yml"),
+    ]
+    sources += [
+        *(root / "docs").rglob("*.rst"),
+        *(root / "benchmarks").glob("*/*.py"),
+        root / "README.md",
+        root / "CHANGELOG.md",
+    ]
+    cited = [str(path.relative_to(root)) for path in sources if re.search(r"\bSPEC\b", path.read_text())]
+    assert not cited, f"files citing SPEC: {cited}"

@@ -1,7 +1,7 @@
 """Half-cheetah task families: Cheetah-Dir, Cheetah-Vel (NeurIPS 2023, 8.6) and Cheetah-Vel-Medium (ICML 2021).
 
 Built on gymnasium's ``HalfCheetah-v5`` (modern ``mujoco``). Dynamics differ slightly from the 2019-era models of the
-reference code, so absolute returns are comparable only among runs of this package (SPEC 5).
+reference code, so absolute returns are comparable only among runs of this package.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 physics parameters are the task.
 
 Built on gymnasium's ``Walker2d-v5`` (modern ``mujoco``). Dynamics differ from the 2019-era model of the reference
-code (mujoco-py, gym 0.12), so absolute returns are comparable only among runs of this package (SPEC 5).
+code (mujoco-py, gym 0.12), so absolute returns are comparable only among runs of this package.
 """
 
 from __future__ import annotations

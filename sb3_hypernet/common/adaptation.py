@@ -1,4 +1,4 @@
-"""Meta-World's evaluation protocol for a recurrent meta-learner (Yu et al. 2020; SPEC 9), on any task family.
+"""Meta-World's evaluation protocol for a recurrent meta-learner (Yu et al. 2020), on any task family.
 
 Per task: ``adaptation_episodes`` inner episodes, then ``evaluation_episodes`` more, all on the same task with the
 policy's hidden state kept from the first step to the last (one meta-episode of ``adaptation + evaluation``

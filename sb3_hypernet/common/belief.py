@@ -1,4 +1,4 @@
-"""The belief that every task-inference method shares: VariBAD's VAE (NeurIPS 2023, section 3.3; SPEC 3).
+"""The belief that every task-inference method shares: VariBAD's VAE (NeurIPS 2023, section 3.3).
 
 In the reference implementation every model of the task-inference family (TI Naive, TI, TI++, TI+HN, TI++HN, BI++HN,
 VI, VI+HN) is a VariBAD model: the GRU's output is read as a Gaussian belief ``N(mu_t, sigma_t)`` over the task, and
@@ -66,7 +66,7 @@ def check_layers(name: str, layers: Any) -> list[int]:
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers of ``sizes`` with ReLU between them (none after the last): the decoders of SPEC 3."""
+    """Linear layers of ``sizes`` with ReLU between them (none after the last): the reference's decoders."""
     layers: list[nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
@@ -359,7 +359,7 @@ class BeliefPolicy(MetaRecurrentPolicy):
 
     def meta_episode_losses(self, batch: dict[str, Any]) -> dict[str, th.Tensor]:
         """The VAE's loss terms (weighted) on a batch of whole meta-episodes from
-        :meth:`~sb3_hypernet.task_inference.MetaEpisodeBuffer.sample`: ``reward_reconstruction`` (with
+        :meth:`~sb3_hypernet.common.meta_episode_buffer.MetaEpisodeBuffer.sample`: ``reward_reconstruction`` (with
         ``decode_reward``), ``state_reconstruction`` (with ``decode_state``), ``kl`` and any term of
         :meth:`belief_target_losses`."""
         config = self._vae_config

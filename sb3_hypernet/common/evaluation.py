@@ -1,4 +1,4 @@
-"""Evaluation of meta-RL policies over meta-episodes (NeurIPS 2023 section 4; SPEC 6).
+"""Evaluation of meta-RL policies over meta-episodes (NeurIPS 2023 section 4).
 
 Reports the return of each inner episode (the adaptation curve), the meta-episode return (their sum) and the
 success rate where the benchmark defines one, each with a 68% bootstrap confidence interval of the mean.

@@ -4,7 +4,7 @@ CoRL 2022 sections 4.1-4.3 (architecture, HyperInit, FiLM) and NeurIPS 2023 sect
 ``y = W(z) x + b(z)`` where ``W(z)`` and ``b(z)`` come from linear heads on the conditioning vector ``z`` (the last
 hidden layer of the hypernetwork, or the latent embedding itself when it has none). With ``z' = [z, 1]`` and
 ``x' = [x, 1]`` the weight head, the bias head and both head biases form one tensor ``A`` of shape
-(out, in + 1, cond + 1) with ``y_o = sum_ik A[o, i, k] x'_i z'_k``. Two ways to compute it (SPEC 2):
+(out, in + 1, cond + 1) with ``y_o = sum_ik A[o, i, k] x'_i z'_k``. Two ways to compute it:
 
 - ``"factorized"``: one matmul on the outer product ``x' z'^T``; never builds a weight matrix per sample;
 - ``"materialized"``: generates ``W(z)`` per sample with one matmul, then a batched matmul with ``x'``.

@@ -1,4 +1,5 @@
-"""Initialisation of base (policy) networks, shared by the plain MLP heads and Bias-HyperInit (SPEC 2)."""
+"""Initialisation of base (policy) networks, shared by the plain MLP heads and Bias-HyperInit (CoRL 2022
+section 4.2), as the reference initialises them."""
 
 from __future__ import annotations
 

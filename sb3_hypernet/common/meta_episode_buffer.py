@@ -1,4 +1,4 @@
-"""Whole meta-episodes for inference that reconstructs them (VariBAD; NeurIPS 2023 section 3.3, SPEC 3).
+"""Whole meta-episodes for inference that reconstructs them (VariBAD; NeurIPS 2023 section 3.3).
 
 RecurrentPPO's rollout buffer holds ``n_steps`` per env, cut into sequences: too little to decode a whole meta-episode,
 past and future, from every step. :class:`MetaEpisodeBuffer` keeps the most recent complete meta-episodes (a ring, as

@@ -1,5 +1,5 @@
 """The recurrent meta-RL policy that every method builds on: a GRU trajectory encoder shared by actor and critic,
-feeding a method-specific head (NeurIPS 2023 sections 3.2 and 5; architecture in SPEC 2).
+feeding a method-specific head (NeurIPS 2023 sections 3.2 and 5, with the reference implementation's sizes).
 
 The methods' policies (:mod:`sb3_hypernet.rnn`, :mod:`sb3_hypernet.task_inference`, :mod:`sb3_hypernet.varibad`)
 pick the head and what it is conditioned on. The pieces around it: argument checks
@@ -46,7 +46,7 @@ class MetaRecurrentPolicy(MetaPolicyHooks, PolicyDiagnostics, RecurrentActorCrit
     Subclasses pick the head (``head_class``). Differences from sb3-contrib's ``RecurrentActorCriticPolicy``:
     a GRU (behind the LSTM interface) fed by per-input embeddings replaces the LSTM; actor and critic share it
     and both losses train it (sb3-contrib's shared LSTM would detach the critic); the recurrent pass over a
-    training batch is one GRU call; initialisation follows the reference code (SPEC 2), not SB3's orthogonal one.
+    training batch is one GRU call; initialisation follows the reference code, not SB3's orthogonal one.
 
     :param observation_space: the Dict space of :class:`~sb3_hypernet.MetaEpisodeWrapper`
     :param action_space: ``Discrete`` or ``Box``
@@ -368,7 +368,7 @@ class MetaRecurrentPolicy(MetaPolicyHooks, PolicyDiagnostics, RecurrentActorCrit
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The trajectory encoder's parameters with any inference module or readout, each once: the group that the
-        reference clips (and, for the end-to-end methods, optimises) apart from the actor-critic (SPEC 10)."""
+        reference clips (and, for the end-to-end methods, optimises) apart from the actor-critic."""
         readout = list(self.task_readout.parameters()) if self._task_inference_weight else []
         return unique_parameters([*self.history_encoder.parameters(), *self.inference_parameters(), *readout])
 

@@ -61,7 +61,7 @@ class MetaPolicyHooks(abc.ABC):
         return []
 
     def gradient_groups(self) -> dict[str, list[nn.Parameter]]:
-        """The modules whose gradient norms the reference implementation clips separately (SPEC 10): the trajectory
+        """The modules whose gradient norms the reference implementation clips separately: the trajectory
         encoder (with any inference module or readout) and the actor-critic (everything else); every parameter in
         exactly one group, once (a parameter listed twice would have its norm counted, and be scaled, twice)."""
         encoder = self.encoder_parameters()
@@ -71,7 +71,7 @@ class MetaPolicyHooks(abc.ABC):
     def optimize_encoder_apart(self, learning_rate: float) -> None:
         """Leave the trajectory encoder out of ``self.optimizer`` (rebuilt at ``learning_rate``), for an algorithm
         that steps it with an optimiser of its own: the end-to-end methods of the reference train the encoder on the
-        RL loss with the VAE's Adam (eps 1e-8, the policy's learning rate; SPEC 10). Task-inference policies never
+        RL loss with the VAE's Adam (eps 1e-8, the policy's learning rate). Task-inference policies never
         need it: their encoder is already outside ``self.optimizer``."""
         if not self.end_to_end:
             raise ValueError(f"{type(self).__name__} trains its encoder on its inference losses, already apart")

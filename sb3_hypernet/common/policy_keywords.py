@@ -99,7 +99,7 @@ RECURRENT_PPO_KEYWORDS = {
     "lstm_kwargs": "the recurrent core is a GRU built from the size keywords (gru_hidden_size, n_gru_layers)",
     "shared_lstm": "the GRU is always shared by actor and critic and trained by both losses",
     "enable_critic_lstm": "the GRU is always shared by actor and critic and trained by both losses",
-    "ortho_init": "initialisation follows the reference implementation (SPEC 2); see hyper_init for hypernetworks",
+    "ortho_init": "initialisation follows the reference implementation; see hyper_init for hypernetworks",
     "features_extractor_class": "the meta-episode observation has its own fixed per-input embeddings",
     "features_extractor_kwargs": "size the embeddings with obs_embedding_dim, action_embedding_dim, "
     "reward_embedding_dim",

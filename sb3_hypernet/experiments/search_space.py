@@ -33,7 +33,7 @@ from rl_zoo3.utils import linear_schedule
 from sb3_hypernet.experiments.zoo import load_hyperparams, merge_policy_kwargs
 
 POLICY_PREFIX = "policy_kwargs."
-#: The default search space: the learning rate over the papers' range (SPEC 11).
+#: The default search space: the learning rate over the papers' range (NeurIPS 2023 appendix 8.2).
 DEFAULT_SPACE: dict[str, dict[str, Any]] = {"learning_rate": {"type": "float", "low": 3e-5, "high": 3e-3, "log": True}}
 _KINDS = {"float": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",)}
 

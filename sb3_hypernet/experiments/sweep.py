@@ -24,9 +24,9 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from sb3_hypernet.common.callbacks import CheckpointEvaluation
 from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
 
-#: The papers' learning rates (SPEC 11).
+#: The papers' learning rates (NeurIPS 2023 appendix 8.2).
 LEARNING_RATES = (3e-3, 1e-3, 3e-4, 1e-4, 3e-5)
-#: The reference implementation's seeds: three per run, four on MC-LS (SPEC 11).
+#: The reference implementation's seeds: three per run, four on MC-LS (NeurIPS 2023 section 4).
 SEEDS = (73, 20, 3)
 MCLS_SEEDS = (73, 20, 3, 99)
 #: Range of the learning-rate parameter (wide: the trials' values are fixed by the grid).
@@ -63,7 +63,7 @@ class GridPoint:
 
 
 def default_seeds(env_id: str) -> tuple[int, ...]:
-    """Three reference seeds, four on MC-LS (SPEC 11)."""
+    """Three reference seeds, four on MC-LS (NeurIPS 2023 section 4)."""
     return MCLS_SEEDS if env_id.startswith("MCLS") else SEEDS
 
 

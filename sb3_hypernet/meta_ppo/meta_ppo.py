@@ -1,7 +1,7 @@
 """``MetaRecurrentPPO``: sb3-contrib's RecurrentPPO with what the meta-RL methods need beyond its update.
 
 RecurrentPPO's ``train()`` has no hook for auxiliary losses, a second optimiser, another value loss or per-module
-gradient clipping (SPEC 8, 10), so this subclass overrides it; everything else (rollouts, buffers, schedules,
+gradient clipping, so this subclass overrides it; everything else (rollouts, buffers, schedules,
 saving) is RecurrentPPO's. With its defaults it performs exactly RecurrentPPO's update.
 """
 
@@ -25,7 +25,7 @@ from sb3_hypernet.common.buffers import SequenceDictRolloutBuffer, SequenceRollo
 from sb3_hypernet.common.meta_episode_buffer import MetaEpisodeBuffer, MetaEpisodeRecorder
 from sb3_hypernet.common.policy_hooks import MetaPolicyHooks
 
-#: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss (SPEC 10).
+#: Value losses: SB3's squared error, or the reference implementation's clipped Huber loss.
 VALUE_LOSSES = ("mse", "huber_clipped")
 #: Where advantages are normalised: per minibatch (SB3) or over the whole rollout (the reference).
 ADVANTAGE_NORMALIZATIONS = ("minibatch", "batch")
@@ -42,7 +42,7 @@ VAE_DEFAULTS = {"vae_buffer_size": 10_000, "vae_batch_size": 10, "vae_updates": 
 def clipped_huber_value_loss(
     values: th.Tensor, old_values: th.Tensor, returns: th.Tensor, clip_range: float, mask: th.Tensor
 ) -> th.Tensor:
-    """The reference implementation's value loss (VariBAD's PPO; SPEC 10), averaged over the real steps of ``mask``.
+    """The reference implementation's value loss (VariBAD's PPO), averaged over the real steps of ``mask``.
 
     ``0.5 * max(Huber(v - R), Huber(v_old + clip(v - v_old, -eps, eps) - R))`` with ``eps`` the PPO clip range and
     Huber the smooth L1 loss with threshold 1.
@@ -75,7 +75,7 @@ def _progress_bars(callback: BaseCallback) -> list[Any]:
 class MetaRecurrentPPO(RecurrentPPO):
     """RecurrentPPO for meta-RL policies: auxiliary losses, the reference's value loss, per-module gradient clipping.
 
-    NeurIPS 2023, section 3.3 and appendix 8.1-8.3; SPEC 3 and 10. Differences from ``RecurrentPPO.train``:
+    NeurIPS 2023, section 3.3 and appendix 8.1-8.3. Differences from ``RecurrentPPO.train``:
 
     - the policy's auxiliary losses (:meth:`~sb3_hypernet.MetaRecurrentPolicy.evaluate_actions_and_losses`, e.g.
       task inference) join the loss, each logged as ``train/aux_<name>``; the policy's
@@ -101,8 +101,8 @@ class MetaRecurrentPPO(RecurrentPPO):
       printed with ``verbose >= 1``. The count is saved with the
       model and the phase with the policy, so a checkpoint resumes in the phase it was saved in.
     - policies that train on whole meta-episodes (``trains_on_meta_episodes``: VI, VI+HN) get a
-      :class:`~sb3_hypernet.task_inference.MetaEpisodeBuffer` of the ``vae_buffer_size`` most recent ones, filled
-      during rollouts; after each PPO update, ``vae_updates`` steps of the inference optimiser on
+      :class:`~sb3_hypernet.common.meta_episode_buffer.MetaEpisodeBuffer` of the ``vae_buffer_size`` most recent
+      ones, filled during rollouts; after each PPO update, ``vae_updates`` steps of the inference optimiser on
       ``vae_batch_size`` meta-episodes drawn from it (``policy.meta_episode_losses``, logged as
       ``train/vae_<name>``). Defaults: :data:`VAE_DEFAULTS`. The buffer is not saved (as the rollout buffer): a
       loaded model refills it.

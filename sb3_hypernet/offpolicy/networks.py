@@ -1,6 +1,6 @@
 """Hypernetworks of Sarafian et al., "Recomposing the Reinforcement Learning Building Blocks with Hypernetworks"
 (ICML 2021): a residual primary network on the meta variable whose heads generate a small dynamic network on the
-base variable (section 2, Fig. 1, eq. 1; SPEC 7).
+base variable (section 2, Fig. 1, eq. 1).
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from torch import nn
 
 from sb3_hypernet.common.renamed import renamed_attributes
 
-#: Widths of the primary network's stages (SPEC 7): Linear to each width, then ``blocks_per_stage`` residual blocks.
+#: Widths of the primary network's stages (the reference's): Linear to each width, then ``blocks_per_stage``
+#: residual blocks.
 PRIMARY_WIDTHS = (256, 512, 1024)
-#: Head weight init of the first dynamic layer and of the last, U(+-value) (SPEC 7).
+#: Head weight init of the first dynamic layer and of the last, U(+-value), as the reference's.
 HEAD_INIT = (0.05, 0.008)
 
 
 class ResidualBlock(nn.Module):
-    """``x + Linear(ReLU(Linear(ReLU(x))))`` (SPEC 7)."""
+    """``x + Linear(ReLU(Linear(ReLU(x))))``, the reference's residual block."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -54,8 +55,8 @@ class GeneratedGainLinear(nn.Module):
     """A generated layer of the base (dynamic) network, from heads on the primary embedding ``e``:
     ``(1 + g(e)) * (x W(e)) + b(e)`` (eq. 1).
 
-    Weight and bias heads start U(+-``head_init``) with zero biases (SPEC 7); the gain head starts at zero, so every
-    gain is exactly 1 at initialisation.
+    Weight and bias heads start U(+-``head_init``) with zero biases, as the reference's; the gain head starts
+    at zero, so every gain is exactly 1 at initialisation.
     """
 
     def __init__(self, embedding: int, in_features: int, out_features: int, head_init: float):

@@ -1,4 +1,4 @@
-"""SB3 policies for SAC and TD3 with hypernetwork critics and actors (Sarafian et al., ICML 2021; SPEC 7).
+"""SB3 policies for SAC and TD3 with hypernetwork critics and actors (Sarafian et al., ICML 2021).
 
 - Critics: each of SB3's twin Q-networks is a :class:`~sb3_hypernet.offpolicy.networks.HyperNetwork`. Orderings
   (section 3.2, Fig. 2): ``"sa"`` (SA-Hyper, the paper's choice: the state is the primary network's input, the
@@ -8,7 +8,7 @@
 - Actors: SB3's MLP by default; ``hyper_actor=True`` generates the actor's hidden layers with a hypernetwork whose
   primary input is the context when there is one (section 4: context as meta variable, state as base variable),
   else the state itself.
-- ``critic_learning_rate``: the critic's own learning rate (5e-5 in the reference for hyper critics, SPEC 7). SB3
+- ``critic_learning_rate``: the critic's own learning rate (5e-5 in the reference for hyper critics). SB3
   sets every optimiser to the algorithm's learning rate at each step; the critic's optimiser scales it by
   ``critic_learning_rate / learning_rate`` (at the start of training), so a schedule applies to both.
 

@@ -1,5 +1,5 @@
 """Label-based task-inference policies and the multi-task upper bound (NeurIPS 2023, section 3.3 and appendix 8.1,
-Table 1; SPEC 3).
+Table 1).
 
 In the reference implementation these are VariBAD models with a task decoder added (``decode_task``): the belief
 (:mod:`~sb3_hypernet.common.belief`) trains, as VariBAD's VAE encoder on whole meta-episodes, on the reward
@@ -37,9 +37,9 @@ class TaskInferencePolicy(BeliefPolicy):
     from ``z`` (:meth:`inference_target`); subclasses choose the head and the target.
 
     :param decoder_layers: hidden layers (ReLU) of the task decoder: ``[32, 32]`` on the Grid-Worlds, ``[64, 32]``
-        on MuJoCo (SPEC 3)
+        on MuJoCo (the reference's)
     :param task_loss_weight: weight of the target term (the reference's ``task_loss_coeff`` / ``ti_coeff``, 1)
-    :param kwargs: everything :class:`~sb3_hypernet.task_inference.BeliefPolicy` takes (the VAE's reward decoder,
+    :param kwargs: everything :class:`~sb3_hypernet.common.belief.BeliefPolicy` takes (the VAE's reward decoder,
         KL weight, ...), :class:`~sb3_hypernet.MetaRecurrentPolicy` and the head take
     """
 

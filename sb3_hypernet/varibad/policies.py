@@ -1,4 +1,4 @@
-"""VI (VariBAD, Zintgraf et al. 2020) and VI+HN (NeurIPS 2023, section 3.3 and appendix 8.1; SPEC 3).
+"""VI (VariBAD, Zintgraf et al. 2020) and VI+HN (NeurIPS 2023, section 3.3 and appendix 8.1).
 
 No task labels: the belief is trained by VariBAD's VAE alone (:mod:`~sb3_hypernet.common.belief`), to
 reconstruct the rewards (and on Walker the states) of whole meta-episodes, past and future.
@@ -18,7 +18,7 @@ from sb3_hypernet.common.heads import HyperNetworkHead, MetaPolicyHead, RNNSHead
 class VIPolicy(BeliefPolicy):
     """VI: VariBAD's belief on RNN+S's policy (NeurIPS 2023, appendix 8.1; Zintgraf et al. 2020). The policy reads
     the state embedding and ``phi``; the GRU encoder and the decoders train on the ELBO over whole meta-episodes.
-    Every keyword of :class:`~sb3_hypernet.task_inference.BeliefPolicy`; it needs a reward or a state decoder.
+    Every keyword of :class:`~sb3_hypernet.common.belief.BeliefPolicy`; it needs a reward or a state decoder.
     """
 
     head_class: ClassVar[type[MetaPolicyHead]] = RNNSHead
