@@ -73,7 +73,7 @@ def test_plot_command_writes_the_papers_figures_from_a_study(tmp_path, capsys):
     data = json.loads((out / "figures.json").read_text())
 
     grid = data["learning_curves"]["GridNavi-v0"]
-    assert grid["reference"] == pytest.approx(37.21)
+    assert grid["reference"] == pytest.approx(37.21) and grid["reference_label"] == "Bayes-optimal"
     rnn, rnn_hn = grid["methods"]["rnn"], grid["methods"]["rnn_hn"]
     assert rnn["learning_rate"] == 1e-3 and rnn_hn["learning_rate"] == 3e-4  # best mean final return over seeds
     assert rnn["frames"] == [100, 200] and rnn["seeds"] == [1, 2, 3]
@@ -83,7 +83,11 @@ def test_plot_command_writes_the_papers_figures_from_a_study(tmp_path, capsys):
     assert data["confidence"] == 0.68
 
     adaptation = data["adaptation"]["GridNavi-v0"]
-    assert adaptation["reference"] == GRID_REFERENCE["inner_returns"]
+    assert adaptation["reference"] == GRID_REFERENCE["inner_returns"] and adaptation["methods"]["rnn"]["seeds"] == [
+        1,
+        2,
+        3,
+    ]
     assert adaptation["methods"]["rnn"]["mean"] == pytest.approx([32 / 4 + d for d in (-1.5, -0.5, 0.5, 1.5)])
     assert len(data["adaptation"]["MCLS-v0"]["methods"]["rnn_hn"]["mean"]) == 2
 

@@ -14,10 +14,14 @@ from typing import Any
 import numpy as np
 import optuna
 
+from sb3_hypernet.experiments.labels import method_colour, method_label
 from sb3_hypernet.experiments.sweep import GridPoint, completed_trials
 
 #: The papers' error bar: 68% CIs over seeds.
 CONFIDENCE = 0.68
+RETURN_LABEL = "meta-episode return (deterministic)"
+#: How the aggregate figures normalise: each env's final returns by its reference return where it has one.
+NORMALISED_LABEL = "return / env's reference return"
 
 
 @dataclass
@@ -35,6 +39,11 @@ class Run:
     def reference(self) -> float | None:
         reference = self.curve[-1].get("reference")
         return None if reference is None else float(reference["meta_return"])
+
+    @property
+    def reference_label(self) -> str:
+        """What the env's reference return is ("Bayes-optimal", "optimal")."""
+        return str((self.curve[-1].get("reference") or {}).get("label") or "reference")
 
 
 def collect(study: optuna.Study) -> list[Run]:
@@ -103,7 +112,9 @@ def learning_curve_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict
             frames.append(int(np.mean([run.curve[i]["frames"] for run in group])))
             mean, low, high = interval(np.array([run.curve[i]["meta_return"]["mean"] for run in group]), confidence)
             means.append(mean), lows.append(low), highs.append(high)
-        entry = data.setdefault(env, {"reference": group[0].reference, "methods": {}})
+        entry = data.setdefault(
+            env, {"reference": group[0].reference, "reference_label": group[0].reference_label, "methods": {}}
+        )
         entry["methods"][method] = {
             "learning_rate": lr,
             "seeds": sorted(run.point.seed for run in group),
@@ -122,9 +133,17 @@ def adaptation_data(runs: list[Run], confidence: float = CONFIDENCE) -> dict[str
         per_episode = np.array([[e["mean"] for e in run.curve[-1]["inner_returns"]] for run in group])
         stats = [interval(per_episode[:, k], confidence) for k in range(per_episode.shape[1])]
         reference = group[0].curve[-1].get("reference")
-        entry = data.setdefault(env, {"reference": reference and reference["inner_returns"], "methods": {}})
+        entry = data.setdefault(
+            env,
+            {
+                "reference": reference and reference["inner_returns"],
+                "reference_label": group[0].reference_label,
+                "methods": {},
+            },
+        )
         entry["methods"][method] = {
             "learning_rate": lr,
+            "seeds": sorted(run.point.seed for run in group),
             "mean": [s[0] for s in stats],
             "ci_low": [s[1] for s in stats],
             "ci_high": [s[2] for s in stats],
@@ -228,18 +247,22 @@ def make_figures(study: optuna.Study, out: str | Path, confidence: float = CONFI
     }
     written: list[Path] = []
 
+    band = f"{confidence:.0%} bootstrap CI"
     envs = sorted(data["learning_curves"])
     figure, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         entry = data["learning_curves"][env]
         for method, curve in entry["methods"].items():
-            line = ax.plot(curve["frames"], curve["mean"], label=f"{method} (lr {curve['learning_rate']:g})")[0]
+            label = f"{method_label(method)} (lr {curve['learning_rate']:g}, {len(curve['seeds'])} seeds)"
+            line = ax.plot(curve["frames"], curve["mean"], label=label, color=method_colour(method))[0]
             ax.fill_between(curve["frames"], curve["ci_low"], curve["ci_high"], color=line.get_color(), alpha=0.2)
         if entry["reference"] is not None:
-            ax.axhline(entry["reference"], color="black", linestyle="--", linewidth=1, label="reference")
-        ax.set(title=env, xlabel="frames", ylabel="meta-episode return")
+            ax.axhline(entry["reference"], color="black", linestyle="--", linewidth=1, label=entry["reference_label"])
+        ax.set(title=env, xlabel="environment frames", ylabel=RETURN_LABEL)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.legend(fontsize=7)
+    figure.suptitle(f"Learning curves at each method's best learning rate: mean over seeds, band {band}", fontsize=9)
+    figure.tight_layout()
     written += _save(figure, out, "learning_curves")
     plt.close(figure)
 
@@ -252,14 +275,18 @@ def make_figures(study: optuna.Study, out: str | Path, confidence: float = CONFI
             values = entry["methods"][method]
             x = np.arange(len(values["mean"])) + i * width
             errors = [np.subtract(values["mean"], values["ci_low"]), np.subtract(values["ci_high"], values["mean"])]
-            ax.bar(x, values["mean"], width, yerr=errors, label=method, capsize=2)
+            label = f"{method_label(method)} ({len(values['seeds'])} seeds)"
+            ax.bar(x, values["mean"], width, yerr=errors, label=label, capsize=2, color=method_colour(method))
         if entry["reference"]:
             ax.plot(np.arange(len(entry["reference"])) + 0.4 - width / 2, entry["reference"], "k_", markersize=20,
-                    label="reference")  # fmt: skip
+                    label=entry["reference_label"])  # fmt: skip
         n_episodes = max(len(v["mean"]) for v in entry["methods"].values())
         ticks = np.arange(n_episodes) + 0.4 - width / 2
-        ax.set(title=env, xlabel="inner episode", ylabel="return", xticks=ticks, xticklabels=range(1, n_episodes + 1))
+        ax.set(title=env, xlabel="inner episode", ylabel="return in the inner episode", xticks=ticks,
+               xticklabels=range(1, n_episodes + 1))  # fmt: skip
         ax.legend(fontsize=7)
+    figure.suptitle(f"Adaptation of the final models: mean over seeds, bars {band}", fontsize=9)
+    figure.tight_layout()
     written += _save(figure, out, "adaptation")
     plt.close(figure)
 
@@ -272,19 +299,26 @@ def make_figures(study: optuna.Study, out: str | Path, confidence: float = CONFI
         for ax, metric in zip(axes, ["iqm", "mean"], strict=True):
             values = [aggregate["methods"][m][metric] for m in methods]
             cis = np.array([aggregate["methods"][m][f"{metric}_ci"] for m in methods])
-            ax.errorbar(values, np.arange(len(methods)), xerr=[np.subtract(values, cis[:, 0]), cis[:, 1] - values],
-                        fmt="o", capsize=3)  # fmt: skip
-            ax.set(yticks=np.arange(len(methods)), yticklabels=methods, title=metric.upper(), xlabel="normalised score")
+            for row, method in enumerate(methods):
+                ax.errorbar(values[row], row, xerr=[[values[row] - cis[row, 0]], [cis[row, 1] - values[row]]],
+                            fmt="o", capsize=3, color=method_colour(method))  # fmt: skip
+            ax.set(yticks=np.arange(len(methods)), yticklabels=[method_label(m) for m in methods],
+                   title=metric.upper(), xlabel=NORMALISED_LABEL)  # fmt: skip
+        figure.suptitle(f"Final returns over envs and seeds, {band} (stratified bootstrap)", fontsize=9)
+        figure.tight_layout()
         written += _save(figure, out, "aggregate")
         plt.close(figure)
         figure, ax = plt.subplots(figsize=(5, 3.6))
+        colours = {m: method_colour(m) for m in methods}
         plot_utils.plot_performance_profiles(
             {m: np.array(aggregate["profiles"][m]) for m in methods},
             np.array(aggregate["taus"]),
             performance_profile_cis={m: np.array(aggregate["profile_ci"][m]) for m in methods},
+            colors=colours if all(colours.values()) else None,
             ax=ax,
         )
-        ax.legend(methods, fontsize=7)
+        ax.set(xlabel=NORMALISED_LABEL)
+        ax.legend([method_label(m) for m in methods], fontsize=7)
         written += _save(figure, out, "performance_profile")
         plt.close(figure)
 
