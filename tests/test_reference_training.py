@@ -233,7 +233,11 @@ def test_step_minibatches_cover_the_rollout_once_mix_sequences_and_equal_the_mas
     assert th.equal(th.cat(selections).sort().values, real)  # every real step once per epoch
     n_steps = batch.mask.shape[0] // batch.lstm_states.pi[0].shape[1]  # padded sequence length
     assert all(len(set((select // n_steps).tolist())) > 1 for select in selections)  # steps of several sequences
-    assert n_steps <= length
+    # Each env's steps are one sequence re-run from the rollout's first step (here each rollout is one whole
+    # meta-episode): sb3-contrib's get() would cut one env's steps at a random index.
+    assert (batch.lstm_states.pi[0].shape[1], n_steps) == (model.n_envs, length)
+    stored = th.as_tensor(model.rollout_buffer.hidden_states_pi[::length], dtype=batch.lstm_states.pi[0].dtype)
+    assert th.equal(batch.lstm_states.pi[0].transpose(0, 1), stored)
     select = selections[0]
     th.manual_seed(0)
     loss, logged, _ = model._minibatch_loss(batch, 0.05, None, select)

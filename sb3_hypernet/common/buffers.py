@@ -76,6 +76,18 @@ class _DevicePadding:
             lstm_states=RNNStates((states[0], states[1]), (states[2], states[3])),
         )
 
+    def whole_rollout(self) -> Any:
+        """The whole rollout as one batch, each env's steps one sequence from the rollout's first step (cut only where
+        an episode starts). ``get`` would rotate the steps at a random index, cutting one env's steps in two: the
+        second part would start from the recurrent state stored during the rollout instead of re-running the GRU
+        from the rollout's start, as minibatches of random steps of the whole rollout (the reference's) do."""
+        n_steps = self.buffer_size * self.n_envs
+        if not self.generator_ready:
+            next(iter(self.get(n_steps)))  # sb3-contrib flattens the rollout on the first call of its generator
+        env_change = np.zeros((self.buffer_size, self.n_envs))
+        env_change[0, :] = 1.0
+        return self._get_samples(np.arange(n_steps), self.swap_and_flatten(env_change))  # type: ignore[attr-defined]
+
     def _rollout_on_device(self) -> dict[str, Any]:
         """The flattened rollout as device tensors, built on the first minibatch after ``get`` flattened it."""
         if self._on_device is None:

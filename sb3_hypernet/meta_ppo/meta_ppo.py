@@ -312,7 +312,7 @@ class MetaRecurrentPPO(RecurrentPPO):
             for batch in self.rollout_buffer.get(self.batch_size):
                 yield batch, None
             return
-        (batch,) = self.rollout_buffer.get(self.rollout_buffer.buffer_size * self.rollout_buffer.n_envs)
+        batch = self.rollout_buffer.whole_rollout()
         real = th.nonzero(batch.mask > 1e-8).flatten()
         for select in real[th.randperm(len(real), device=real.device)].split(self.batch_size):
             yield batch, select
