@@ -29,6 +29,8 @@ extensions = [
     "myst_parser",
     # Tables of the registered benchmark ids and of the zoo configs' entries, generated at build time (docs/_ext).
     "benchmark_tables",
+    # The results page: the files of benchmarks/results/, with their commands, generated at build time (docs/_ext).
+    "result_files",
 ]
 # No intersphinx: it downloads inventories at build time, and the build must work offline (references to
 # Stable-Baselines3, gymnasium and torch stay plain text). No viewcode: its source listings would show the code's

@@ -78,3 +78,13 @@ def test_nothing_users_read_cites_the_design_notes() -> None:
     ]
     cited = [str(path.relative_to(root)) for path in sources if re.search(r"\bSPEC\b", path.read_text())]
     assert not cited, f"files citing SPEC: {cited}"
+
+
+def test_results_page_shows_every_result_file(built_site: Path) -> None:
+    # docs/results.rst is generated from benchmarks/results/: a new result file shows up there by itself.
+    page = (built_site / "results.html").read_text()
+    files = sorted((REPO_ROOT / "benchmarks" / "results").glob("*.md"))
+    files += sorted((REPO_ROOT / "benchmarks" / "results").glob("*.jsonl"))
+    assert files
+    missing = [path.name for path in files if path.name not in page]
+    assert not missing, f"result files the results page does not show: {missing}"
