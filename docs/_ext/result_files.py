@@ -35,7 +35,6 @@ KINDS = ("speed", "learning", "reference", "sweeps")
 _TITLE = re.compile(r"^#\s+(.+?)\s*$")
 _LINK = re.compile(r"(?<!!)\[([^\]]+)\]\((?![a-z]+://)([^)]+)\)")
 _COMMAND = re.compile(r"(?:^|`)(python (?:-m )?[\w./]+[^`\n]*)", re.MULTILINE)
-_DESIGN_NOTES = re.compile(r" ?\(SPEC [^)]*\)|, SPEC [\d.]+(?=\))")
 _MACHINE = re.compile(r"machine|\bCPU\b|\bGPU\b|cores?\b", re.IGNORECASE)
 
 
@@ -383,8 +382,6 @@ class ResultFiles(SphinxDirective):
 
         self.env.note_dependency(str(path))
         text = _LINK.sub(lambda m: f"{m.group(1)} (`{m.group(2)}`)", path.read_text())
-        # Citations of the design notes, which readers do not have (as conf.py drops them from docstrings).
-        text = _DESIGN_NOTES.sub("", text)
         if md_title(text) is None:
             text = f"# `{path.name}`\n\n{text}"
         document = utils.new_document(str(path), self.state.document.settings)
