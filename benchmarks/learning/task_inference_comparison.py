@@ -48,7 +48,7 @@ METHODS = {
     "rnn_hn_256": ("RNN+HN, state 256", "rnn_hn.yml", "meta_ppo_lstm", [_STATE_256]),
     "rnn_hn_sb3": ("RNN+HN, SB3's loss", "sb3_loss/rnn_hn.yml", "ppo_lstm", []),
 }
-#: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid; issue 9), per env.
+#: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid), per env.
 BAYES_OPTIMAL = {"GridNavi-v0": [4.0, 11.07, 11.07, 11.07]}
 
 
