@@ -162,12 +162,14 @@ def learning_curve_command(record: dict, out: str) -> str:
         args += ["--eval-seed", str(record["eval_seed"])]
     if record.get("eval_splits"):
         args += ["--eval-splits", *record["eval_splits"]]
-    if record.get("vec_env", "dummy") != "dummy":
-        args += ["--vec-env", record["vec_env"]]
-    if record.get("threads"):
-        args += ["--threads", str(record["threads"])]
-    args += ["--out", out]
-    return shlex.join(args)
+    return shlex.join(args + run_options(record, out))
+
+
+def run_options(record: dict, out: str) -> list[str]:
+    """The options both runners share, from a record: VecEnv, torch threads and the result file."""
+    args = ["--vec-env", record["vec_env"]] if record.get("vec_env", "dummy") != "dummy" else []
+    args += ["--threads", str(record["threads"])] if record.get("threads") else []
+    return [*args, "--out", out]
 
 
 def reference_run_command(record: dict, out: str) -> str:
@@ -184,12 +186,7 @@ def reference_run_command(record: dict, out: str) -> str:
         args += ["--param", *record["param"]]
     if record.get("n_eval", 100) != 100:
         args += ["--n-eval", str(record["n_eval"])]
-    if record.get("vec_env", "dummy") != "dummy":
-        args += ["--vec-env", record["vec_env"]]
-    if record.get("threads"):
-        args += ["--threads", str(record["threads"])]
-    args += ["--out", out]
-    return shlex.join(args)
+    return shlex.join(args + run_options(record, out))
 
 
 def offpolicy_command(records: list[dict], out: str) -> str:
