@@ -83,7 +83,7 @@ class _DevicePadding:
         from the rollout's start, as minibatches of random steps of the whole rollout (the reference's) do."""
         n_steps = self.buffer_size * self.n_envs
         if not self.generator_ready:
-            next(iter(self.get(n_steps)))  # sb3-contrib flattens the rollout on the first call of its generator
+            next(iter(self.get(1)))  # sb3-contrib flattens the rollout on its generator's first step (one step padded)
         env_change = np.zeros((self.buffer_size, self.n_envs))
         env_change[0, :] = 1.0
         return self._get_samples(np.arange(n_steps), self.swap_and_flatten(env_change))  # type: ignore[attr-defined]
