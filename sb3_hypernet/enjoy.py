@@ -9,13 +9,17 @@ Everything else is ``python -m rl_zoo3.enjoy`` unchanged. For meta-episode retur
 
 from __future__ import annotations
 
+import sys
+
 from rl_zoo3.enjoy import enjoy
 
+from sb3_hypernet.experiments.arguments import ZOO_ENJOY_OPTIONS, check_zoo_arguments
 from sb3_hypernet.experiments.zoo import register_algorithms
 
 
 def main() -> None:
     register_algorithms()
+    check_zoo_arguments(sys.argv[1:], ZOO_ENJOY_OPTIONS)
     enjoy()
 
 

@@ -36,20 +36,21 @@ from sb3_hypernet.common.evaluation import (
     wrap_vecnormalize,
 )
 from sb3_hypernet.common.meta_episode import make_meta_env
+from sb3_hypernet.experiments.arguments import at_least, seed
 from sb3_hypernet.meta_ppo.loading import load_meta_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sb3_hypernet.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="path of the saved .zip (RecurrentPPO)")
     parser.add_argument("-f", "--log-folder", default=None, help="rl_zoo3 log folder (instead of --model)")
     parser.add_argument("--algo", default="ppo_lstm", help="rl_zoo3 algorithm name, with --log-folder")
-    parser.add_argument("--exp-id", type=int, default=0, help="rl_zoo3 run id with --log-folder (0: latest)")
+    parser.add_argument("--exp-id", type=at_least(0), default=0, help="rl_zoo3 run id with --log-folder (0: latest)")
     parser.add_argument("--env", required=True, help="meta-episode environment id, e.g. GridNavi-v0")
-    parser.add_argument("-n", "--n-meta-episodes", type=int, default=100, help="meta-episodes, each a new task")
-    parser.add_argument("--seed", type=int, default=0, help="seed of task sampling")
+    parser.add_argument("-n", "--n-meta-episodes", type=at_least(1), default=100, help="meta-episodes, each a new task")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of task sampling")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
-    parser.add_argument("--n-envs", type=int, default=8, help="environments run in parallel")
+    parser.add_argument("--n-envs", type=at_least(1), default=8, help="environments run in parallel")
     parser.add_argument(
         "--vec-env",
         choices=["dummy", "array"],
@@ -75,9 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="meta-episodes on sampled tasks (default), or Meta-World's adaptation protocol on every task of a split",
     )
     parser.add_argument("--splits", nargs="+", default=["train", "test"], help="task splits (adaptation protocol)")
-    parser.add_argument("--adaptation-episodes", type=int, default=10, help="episodes per task before evaluation")
-    parser.add_argument("--evaluation-episodes", type=int, default=3, help="evaluated episodes per task")
-    parser.add_argument("--tasks-per-class", type=int, default=None, help="the first N tasks of each class (all)")
+    parser.add_argument(
+        "--adaptation-episodes", type=at_least(0), default=10, help="episodes per task before evaluation"
+    )
+    parser.add_argument("--evaluation-episodes", type=at_least(1), default=3, help="evaluated episodes per task")
+    parser.add_argument(
+        "--tasks-per-class", type=at_least(1), default=None, help="the first N tasks of each class (all)"
+    )
     args = parser.parse_args(argv)
     if (args.model is None) == (args.log_folder is None):
         parser.error("give either --model or --log-folder")

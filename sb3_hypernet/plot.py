@@ -22,11 +22,11 @@ All bootstrap CIs are rliable's (percentile bootstrap, seeded).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 import optuna
 
+from sb3_hypernet.experiments.arguments import probability
 from sb3_hypernet.experiments.figures import CONFIDENCE, make_figures
 from sb3_hypernet.experiments.sweep import open_storage
 
@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", required=True, help="the sweep's journal file or database URL")
     parser.add_argument("--study-name", required=True)
     parser.add_argument("--out", required=True, help="folder for the figures and tables")
-    parser.add_argument("--confidence", type=float, default=CONFIDENCE, help="CI size (default 0.68, the papers')")
+    parser.add_argument(
+        "--confidence", type=probability, default=CONFIDENCE, help="CI size (default 0.68, the papers')"
+    )
     args = parser.parse_args(argv)
-    if not 0 < args.confidence < 1 or math.isnan(args.confidence):
-        parser.error(f"--confidence must lie in (0, 1), got {args.confidence}")
     try:
         study = optuna.load_study(study_name=args.study_name, storage=open_storage(args.storage))
     except KeyError:

@@ -39,6 +39,7 @@ import optuna
 import torch as th
 from rl_zoo3.utils import StoreDict
 
+from sb3_hypernet.experiments.arguments import above, at_least, seed
 from sb3_hypernet.experiments.sweep import (
     LEARNING_RATES,
     SweepWorker,
@@ -56,27 +57,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envs", nargs="+", required=True, help="meta-episode env ids")
     parser.add_argument("--study-name", required=True)
     parser.add_argument("--storage", default=None, help="journal file path or database URL (default: a journal file)")
-    parser.add_argument("--learning-rates", type=float, nargs="+", default=list(LEARNING_RATES))
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 73 20 3 (and 99 on MC-LS)")
-    parser.add_argument("--frames", type=float, default=None, help="frames per run (default: the zoo entry's)")
-    parser.add_argument("--checkpoints", type=int, default=10, help="evaluations per run, evenly spaced")
-    parser.add_argument("--n-eval", type=int, default=100, help="meta-episodes per evaluation")
-    parser.add_argument("--eval-seed", type=int, default=10_000)
+    parser.add_argument("--learning-rates", type=above(0), nargs="+", default=list(LEARNING_RATES))
+    parser.add_argument("--seeds", type=seed, nargs="+", default=None, help="default: 73 20 3 (and 99 on MC-LS)")
+    parser.add_argument(
+        "--frames",
+        type=at_least(1),
+        default=None,
+        help="frames per run (default: the zoo entry's); SB3 rounds it up to whole rollouts (n_steps x n_envs)",
+    )
+    parser.add_argument("--checkpoints", type=at_least(1), default=10, help="evaluations per run, evenly spaced")
+    parser.add_argument("--n-eval", type=at_least(1), default=100, help="meta-episodes per evaluation")
+    parser.add_argument("--eval-seed", type=seed, default=10_000)
     parser.add_argument("--conf-dir", default="zoo_configs")
     parser.add_argument("-f", "--log-folder", default="logs/sweeps")
     parser.add_argument("--vec-env", choices=["dummy", "array"], default="dummy")
     parser.add_argument(
         "-params", "--hyperparams", nargs="+", action=StoreDict, default={}, help="entry overrides, as zoo's -params"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
-    parser.add_argument("--heartbeat-interval", type=int, default=60, help="seconds between a run's heartbeats")
-    parser.add_argument("--grace-period", type=int, default=None, help="seconds before a silent run is re-run")
-    parser.add_argument("--max-retry", type=int, default=3, help="re-runs of a run whose worker died")
-    parser.add_argument("--poll", type=float, default=5.0, help="seconds between looks while others run")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads per worker (default 1)")
+    parser.add_argument("--heartbeat-interval", type=at_least(1), default=60, help="seconds between a run's heartbeats")
+    parser.add_argument("--grace-period", type=at_least(1), default=None, help="seconds before a silent run is re-run")
+    parser.add_argument("--max-retry", type=at_least(0), default=3, help="re-runs of a run whose worker died")
+    parser.add_argument("--poll", type=above(0), default=5.0, help="seconds between looks while others run")
     parser.add_argument("-P", "--progress", action="store_true", help="SB3's progress bar for each run")
-    parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--verbose", type=at_least(0), default=1)
     parser.add_argument("--gym-packages", nargs="*", default=["envs"], help="modules that register the env ids")
     args = parser.parse_args(argv)
+    if args.grace_period is not None and args.grace_period <= args.heartbeat_interval:
+        parser.error(
+            f"--grace-period ({args.grace_period} s) must exceed --heartbeat-interval ({args.heartbeat_interval} s), "
+            "or every live run would count as dead"
+        )
 
     import importlib
 
@@ -86,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING if args.verbose < 2 else optuna.logging.INFO)
     storage_url = args.storage or str(Path(args.log_folder) / f"{args.study_name}.log")
     storage = open_storage(storage_url, args.heartbeat_interval, args.grace_period, args.max_retry)
-    grid = make_grid(args.methods, args.envs, args.learning_rates, args.seeds)
+    try:
+        grid = make_grid(args.methods, args.envs, args.learning_rates, args.seeds)
+    except ValueError as error:
+        parser.error(str(error))
     study = open_study(storage, args.study_name, grid)
     worker = SweepWorker(
         study,

@@ -18,12 +18,14 @@ import sys
 
 import rl_zoo3.train
 
+from sb3_hypernet.experiments.arguments import ZOO_TRAIN_OPTIONS, check_zoo_arguments
 from sb3_hypernet.experiments.search_space import MetaExperimentManager, use_search_space
 from sb3_hypernet.experiments.zoo import register_algorithms, use_array_vec_env, use_tf32
 
 
 def main() -> None:
     register_algorithms()
+    check_zoo_arguments(sys.argv[1:], ZOO_TRAIN_OPTIONS)
     sys.argv = [sys.argv[0], *use_array_vec_env(use_search_space(use_tf32(sys.argv[1:])))]
     rl_zoo3.train.ExperimentManager = MetaExperimentManager  # zoo's train() builds its manager by this name
     rl_zoo3.train.train()

@@ -205,6 +205,8 @@ class SweepWorker:
     ):
         if n_checkpoints < 1 or n_eval < 1:
             raise ValueError(f"n_checkpoints and n_eval must be >= 1, got {n_checkpoints} and {n_eval}")
+        if frames is not None and frames < 1:
+            raise ValueError(f"frames must be >= 1 (None: the zoo entry's n_timesteps), got {frames}")
         self.study = study
         self.grid = list(grid)
         self.config_dir = Path(config_dir)
