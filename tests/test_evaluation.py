@@ -26,9 +26,6 @@ from sb3_hypernet.common.evaluation import (
 )
 from sb3_hypernet.meta_ppo.loading import load_meta_model
 
-# The toy task envs terminate by themselves and need no time limit.
-pytestmark = pytest.mark.filterwarnings("ignore:MetaEpisodeWrapper.*no time limit")
-
 GRID_SIZE = 5
 INNER_STEPS = 15
 N_INNER = 4

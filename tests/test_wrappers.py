@@ -18,6 +18,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401  (registers the gymnasium ids)
+from sb3_hypernet.common import meta_episode as meta_episode_module
 from sb3_hypernet.common.meta_episode import MetaEpisodeWrapper
 from sb3_hypernet.common.task import META_OBS_KEYS, TaskDistribution
 
@@ -27,7 +28,6 @@ from sb3_hypernet.common.task import META_OBS_KEYS, TaskDistribution
 
 
 # The toy task envs terminate by themselves; the no-time-limit warning is tested on its own below.
-pytestmark = pytest.mark.filterwarnings("ignore:MetaEpisodeWrapper.*no time limit")
 
 
 class CounterTaskEnv(gym.Env, TaskDistribution):
@@ -803,9 +803,29 @@ def test_monitor_inside_the_wrapper_reports_meta_episodes_only():
     assert all(episode["l"] == 60 and episode["r"] == pytest.approx(-6.0) for episode in episodes)
 
 
-def test_env_without_time_limit_is_warned_about():
-    with pytest.warns(UserWarning, match="no time limit"):
-        MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2)
+def test_an_env_that_ends_its_own_episodes_is_not_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2, max_episode_steps=5)
+        env = MetaEpisodeWrapper(CounterTaskEnv(lengths=[3, 4]), n_episodes=2)
+        env.reset(seed=0)
+        for _ in range(7):
+            env.step(0)
+
+
+def test_an_episode_that_never_ends_without_a_time_limit_is_warned_about_once(monkeypatch):
+    monkeypatch.setattr(meta_episode_module, "LONG_INNER_EPISODE", 50)
+    env = MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2)
+    env.reset(seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(120):
+            env.step(0)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert "has run 50 steps without terminating or truncating, and no time limit was found" in messages[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        limited = MetaEpisodeWrapper(CounterTaskEnv(lengths=None), n_episodes=2, max_episode_steps=60)
+        limited.reset(seed=0)
+        for _ in range(120):
+            limited.step(0)

@@ -46,7 +46,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
     The step's reward is that last step's reward, so every reward is seen once. An inner ``terminated`` (a fall)
     ends that inner episode only. The meta-episode ends with ``terminated=True`` after the k-th inner episode:
     the meta-RL objective is the finite sum over the meta-episode, so there is nothing to bootstrap beyond it.
-    If the inner env has no time limit of its own, ``max_episode_steps`` adds one.
+    If the inner env has no time limit of its own, ``max_episode_steps`` adds one; without either, the wrapper warns
+    once if an inner episode passes :data:`LONG_INNER_EPISODE` steps (an env that ends its own episodes is fine).
 
     ``info`` on the last step carries ``inner_returns`` and ``inner_lengths`` (lists of length k), the
     ``task_descriptor``, Monitor's ``episode`` entry for the meta-episode (an inner ``Monitor``'s entries are
@@ -83,13 +84,10 @@ class MetaEpisodeWrapper(gym.Wrapper):
         self.task_env = check_task_distribution(env)
         if max_episode_steps is not None:
             env = gym.wrappers.TimeLimit(env, max_episode_steps)
-        elif not _has_time_limit(env):
-            warnings.warn(
-                f"MetaEpisodeWrapper: {type(self.task_env).__name__} has no time limit, so an inner episode (and the "
-                "meta-episode) lasts until the env terminates; pass max_episode_steps or make the env with gym.make "
-                "and max_episode_steps.",
-                stacklevel=2,
-            )
+        # Many task envs end their own episodes; an env without a time limit is warned about only once one of its
+        # inner episodes runs unusually long (step()).
+        self._time_limited = _has_time_limit(env)
+        self._warned_long_episode = False
         super().__init__(env)
         self.n_episodes = int(n_episodes)
         self.expose_task = bool(expose_task)
@@ -178,6 +176,8 @@ class MetaEpisodeWrapper(gym.Wrapper):
 
         meta_done = False
         episode_done = terminated or truncated
+        if self._episode_length >= LONG_INNER_EPISODE and not (episode_done or self._time_limited):
+            self._warn_long_episode()
         if episode_done:
             self._returns.append(self._episode_return)
             self._lengths.append(self._episode_length)
@@ -220,6 +220,19 @@ class MetaEpisodeWrapper(gym.Wrapper):
         known = getattr(self.task_env, "reference_returns", None)
         return None if known is None else known(self.n_episodes)
 
+    def _warn_long_episode(self) -> None:
+        if self._warned_long_episode:
+            return
+        self._warned_long_episode = True
+        warnings.warn(
+            f"MetaEpisodeWrapper: inner episode {self._episode_index} of {type(self.task_env).__name__} has run "
+            f"{self._episode_length} steps without terminating or truncating, and no time limit was found (no "
+            "TimeLimit wrapper, no spec.max_episode_steps, no max_episode_steps argument): if the env never ends its "
+            "episodes, the meta-episode never ends either. Pass max_episode_steps, or make the env with gym.make and "
+            "max_episode_steps.",
+            stacklevel=3,
+        )
+
     def _start_inner_episode(self) -> None:
         self._episode_return = 0.0
         self._episode_length = 0
@@ -249,6 +262,10 @@ class MetaEpisodeWrapper(gym.Wrapper):
         if self.expose_task:
             out[TASK_KEY] = np.asarray(self.task_env.task_descriptor(), self.task_env.task_space.dtype)
         return out
+
+
+#: Steps of an inner episode, without a time limit, after which MetaEpisodeWrapper warns that it may never end.
+LONG_INNER_EPISODE = 10_000
 
 
 def _has_time_limit(env: gym.Env) -> bool:
