@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-retry", type=at_least(0), default=3, help="re-runs of a run whose worker died")
     parser.add_argument("--poll", type=above(0), default=5.0, help="seconds between looks while others run")
     parser.add_argument("-P", "--progress", action="store_true", help="SB3's progress bar for each run")
+    parser.add_argument(
+        "--save-optimizer-state",
+        action="store_true",
+        help="save each run's optimiser state too, to train it on later (default: zips for evaluation only)",
+    )
     parser.add_argument("--verbose", type=at_least(0), default=1)
     parser.add_argument("--gym-packages", nargs="*", default=["envs"], help="modules that register the env ids")
     args = parser.parse_args(argv)
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         max_retry=args.max_retry,
         poll=args.poll,
         progress_bar=args.progress,
+        save_optimizer_state=args.save_optimizer_state,
         verbose=args.verbose,
     )
     if args.verbose:

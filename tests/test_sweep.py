@@ -139,6 +139,26 @@ def test_a_point_enqueued_twice_runs_once(tmp_path):
     assert skipped.user_attrs["skipped"] == "duplicate" and skipped.number == 1
 
 
+def test_a_run_says_the_frames_it_really_trains_and_saves_for_evaluation(tmp_path, capsys):
+    # 200 frames with 2 envs x 60 steps: SB3 trains whole rollouts, 240 frames; the line says so where it starts.
+    storage = open_storage(str(tmp_path / "s.log"))
+    grid = make_grid(["rnn"], ["GridNavi-v0"], [1e-3], [0])
+    study = open_study(storage, "rounding", grid)
+    small = "dict(gru_hidden_size=8, net_arch=[8], latent_embedding_dim=4, action_embedding_dim=0)"
+    worker = SweepWorker(study, grid, config_dir=CONFIG_DIR, log_folder=tmp_path / "runs", frames=200, n_checkpoints=1,
+                         n_eval=2, hyperparams={"n_envs": 2, "policy_kwargs": small})  # fmt: skip
+    assert worker.run() == 1
+    out = capsys.readouterr().out
+    assert "240 frames (200 asked; SB3 trains whole rollouts of 120)" in out
+    assert re.search(r"done: .*after 240 frames", out)
+    (trial,) = study.trials
+    assert (trial.user_attrs["frames"], trial.user_attrs["frames_trained"]) == (200, 240)
+    from sb3_hypernet import MetaRecurrentPPO
+
+    saved = MetaRecurrentPPO.load(Path(trial.user_attrs["run_dir"]) / "GridNavi-v0.zip")
+    assert saved.optimizer_state_missing  # the sweep's zips are for evaluation unless --save-optimizer-state
+
+
 def test_a_worker_hands_back_points_of_another_grid(tmp_path):
     # Two commands with different grids share a study; a worker must not retire the other grid's points.
     storage = open_storage(str(tmp_path / "s.log"))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
 from sb3_hypernet.common.evaluation import evaluate_meta_policy
 
@@ -148,3 +148,23 @@ class CheckpointEvaluation(BaseCallback):
         )
         self.on_checkpoint(self.model, evaluation.summary(), fps)
         self.excluded += time.perf_counter() - began
+
+
+class BestModelForEvaluationCallback(EvalCallback):
+    """SB3's ``EvalCallback`` whose ``best_model.zip`` is saved without optimiser state, for evaluation (a third of
+    the size for a GridNavi RNN+HN; a model loaded from it predicts identically and refuses to ``learn``).
+
+    Applies to models with ``save_optimizer_state`` (:class:`~sb3_hypernet.MetaRecurrentPPO`); others save as
+    ``EvalCallback`` does. ``python -m sb3_hypernet.train`` uses it in place of rl_zoo3's ``EvalCallback``.
+    """
+
+    def _on_step(self) -> bool:
+        # EvalCallback saves the best model inside _on_step with model.save(path), which reads this flag.
+        keep = getattr(self.model, "save_optimizer_state", None)
+        if keep is None:
+            return super()._on_step()
+        self.model.save_optimizer_state = False
+        try:
+            return super()._on_step()
+        finally:
+            self.model.save_optimizer_state = keep

@@ -15,6 +15,25 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 
+class NeedsMetaRecurrentPPO:
+    """Stands for the inference optimiser of a policy that no :class:`~sb3_hypernet.MetaRecurrentPPO` has set up.
+
+    MetaRecurrentPPO saves that optimiser's state as ``policy.inference_optimizer``; sb3-contrib's
+    ``RecurrentPPO.load`` finds this stand-in there and asks it to load the state, which it refuses with the way to
+    load the model, instead of SB3's "Key ... is an invalid object name".
+    """
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        raise ValueError(
+            "this model was trained with sb3_hypernet.MetaRecurrentPPO (it holds the state of its inference "
+            "optimiser), which sb3-contrib's RecurrentPPO cannot load: use sb3_hypernet.MetaRecurrentPPO.load(path) "
+            "or sb3_hypernet.load_meta_model(path) (either algorithm's zip), or rl_zoo3's --algo meta_ppo_lstm"
+        )
+
+    def __repr__(self) -> str:
+        return "NeedsMetaRecurrentPPO()"
+
+
 def unique_parameters(parameters: list[nn.Parameter]) -> list[nn.Parameter]:
     """``parameters`` without repeats, in order."""
     seen: set[int] = set()
@@ -37,6 +56,9 @@ class MetaPolicyHooks(abc.ABC):
     #: Whether the policy has losses on whole meta-episodes from the VAE buffer (VariBAD and the TI family).
     trains_on_meta_episodes: ClassVar[bool] = False
     _encoder_apart: bool = False
+    #: The optimiser of the inference module (or of the encoder kept apart), set by MetaRecurrentPPO; saved with the
+    #: model as ``policy.inference_optimizer``.
+    inference_optimizer: th.optim.Optimizer | NeedsMetaRecurrentPPO = NeedsMetaRecurrentPPO()
 
     @abc.abstractmethod
     def evaluate_actions_and_losses(

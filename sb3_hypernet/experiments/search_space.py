@@ -29,7 +29,9 @@ import yaml
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import linear_schedule
+from stable_baselines3.common.callbacks import EvalCallback
 
+from sb3_hypernet.common.callbacks import BestModelForEvaluationCallback
 from sb3_hypernet.experiments.zoo import load_hyperparams, merge_policy_kwargs
 
 POLICY_PREFIX = "policy_kwargs."
@@ -81,9 +83,19 @@ def split_policy_keys(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
 
 
 class MetaExperimentManager(ExperimentManager):
-    """rl_zoo3's ExperimentManager whose ``--optimize`` samples :attr:`search_space` and merges it into the entry."""
+    """rl_zoo3's ExperimentManager whose ``--optimize`` samples :attr:`search_space` and merges it into the entry, and
+    whose ``best_model.zip`` is saved for evaluation, without optimiser state
+    (:class:`~sb3_hypernet.common.callbacks.BestModelForEvaluationCallback`)."""
 
     search_space: dict[str, dict[str, Any]] = DEFAULT_SPACE
+
+    def create_callbacks(self) -> None:
+        super().create_callbacks()
+        for callback in self.callbacks:
+            if type(callback) is EvalCallback:
+                # rl_zoo3 builds its EvalCallback inside this method; the subclass adds no state, only how
+                # best_model.zip is saved, so the built instance takes its class.
+                callback.__class__ = BestModelForEvaluationCallback
 
     def hyperparameters_optimization(self) -> None:
         # rl_zoo3's objective looks its sampler up by algorithm; this one sees the entry (one manager per process).

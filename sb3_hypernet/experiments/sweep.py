@@ -181,6 +181,8 @@ class SweepWorker:
     :param max_retry: re-runs of a dead run (journal file; RDB: the storage's callback)
     :param poll: seconds between looks at the study while other workers hold the remaining runs
     :param progress_bar: SB3's progress bar during each run
+    :param save_optimizer_state: save each run's model with its optimisers' states (to train it on later); by
+        default the zips are for evaluation, a third of the size
     :param verbose: 0 silent, 1 one line per run and checkpoint
     """
 
@@ -202,6 +204,7 @@ class SweepWorker:
         poll: float = 5.0,
         progress_bar: bool = False,
         verbose: int = 1,
+        save_optimizer_state: bool = False,
     ):
         if n_checkpoints < 1 or n_eval < 1:
             raise ValueError(f"n_checkpoints and n_eval must be >= 1, got {n_checkpoints} and {n_eval}")
@@ -232,6 +235,7 @@ class SweepWorker:
         self.retry = _retry(max_retry)
         self.poll = poll
         self.progress_bar = progress_bar
+        self.save_optimizer_state = save_optimizer_state
         self.verbose = verbose
         self.runs_done = 0
 
@@ -364,7 +368,10 @@ class SweepWorker:
         evaluation = CheckpointEvaluation(
             point.env, checkpoints, on_checkpoint, self.n_eval, self.eval_seed, entry.get("env_kwargs")
         )
-        self._say(f"trial {trial.number}: {point}, {frames} frames -> {run_dir}")
+        rollout = model.n_steps * model.n_envs
+        trained = math.ceil(frames / rollout) * rollout
+        rounding = "" if trained == frames else f" ({frames} asked; SB3 trains whole rollouts of {rollout})"
+        self._say(f"trial {trial.number}: {point}, {trained} frames{rounding} -> {run_dir}")
         began = time.perf_counter()
         try:
             model.learn(frames, callback=[*callbacks, evaluation], progress_bar=self.progress_bar, tb_log_name="run")
@@ -373,14 +380,18 @@ class SweepWorker:
                 raise
             trial.set_user_attr("diverged", model.num_timesteps)
             self._say(f"trial {trial.number}: diverged at {model.num_timesteps} frames; value from the last checkpoint")
-        model.save(run_dir / f"{point.env}.zip")
+        model.save(run_dir / f"{point.env}.zip", optimizer_state=self.save_optimizer_state)
         vec_normalize = model.get_vec_normalize_env()
         if vec_normalize is not None:
             (run_dir / point.env).mkdir(exist_ok=True)
             vec_normalize.save(str(run_dir / point.env / "vecnormalize.pkl"))
         model.get_env().close()
         value = curve[-1]["meta_return"]["mean"]
-        self._say(f"trial {trial.number} done: {point}: {value:.2f} ({time.perf_counter() - began:.0f} s)")
+        trial.set_user_attr("frames_trained", model.num_timesteps)
+        self._say(
+            f"trial {trial.number} done: {point}: {value:.2f} after {model.num_timesteps} frames "
+            f"({time.perf_counter() - began:.0f} s)"
+        )
         self.runs_done += 1
         return value
 

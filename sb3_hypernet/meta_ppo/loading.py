@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,40 @@ def algorithm_of(data: dict[str, Any], path: str | os.PathLike = "the model") ->
     return RECURRENT_ALGORITHMS[name]
 
 
+#: What every SB3 model zip holds.
+REQUIRED_MEMBERS = ("data", "policy.pth")
+
+
+def check_model_file(path: str | os.PathLike) -> None:
+    """``ValueError`` saying that the file at ``path`` is damaged (truncated, corrupted) or not an SB3 model zip,
+    and why; nothing if it reads whole. Reads the whole file once (every member's checksum)."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is damaged or not a model file: it is not a readable zip archive (truncated?)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            missing = [name for name in REQUIRED_MEMBERS if name not in names]
+            if missing:
+                raise ValueError(
+                    f"{path} is damaged or not an SB3 model: it has no {' or '.join(map(repr, missing))} entry "
+                    f"(it holds {', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+                )
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path} is damaged: its zip archive cannot be read ({error})") from None
+    if bad is not None:
+        raise ValueError(f"{path} is damaged: its entry {bad!r} fails its checksum")
+
+
 def load_meta_model(path: str | os.PathLike, device: str = "auto") -> RecurrentPPO:
     """Load a RecurrentPPO or MetaRecurrentPPO ``.zip`` as the algorithm that saved it; a clear ``ValueError`` if the
-    file holds another kind of model."""
+    file is damaged (:func:`check_model_file`) or holds another kind of model."""
     path = Path(path)
     if not path.exists() and path.with_suffix(".zip").exists():
         path = path.with_suffix(".zip")
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
+    check_model_file(path)
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
     policy_class = (data or {}).get("policy_class")
     if not (isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy)):

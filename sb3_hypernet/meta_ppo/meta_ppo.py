@@ -7,7 +7,12 @@ saving) is RecurrentPPO's. With its defaults it performs exactly RecurrentPPO's 
 
 from __future__ import annotations
 
+import io
+import math
+import os
+import warnings
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -18,6 +23,7 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer
 from sb3_contrib.common.recurrent.type_aliases import RecurrentDictRolloutBufferSamples
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.utils import explained_variance
 
@@ -134,6 +140,10 @@ class MetaRecurrentPPO(RecurrentPPO):
     :param precollect_frames: frames collected before the first update, PPO's and the VAE's (the reference's
         ``precollect_len``, 5000 for the VariBAD-based models and RNN, RNN+S); the frames count against
         ``total_timesteps``
+    :param save_optimizer_state: whether :meth:`save` writes the optimisers' states, which resuming training needs
+        (about two thirds of a zip: Adam keeps two moments per parameter). ``False`` writes zips for evaluation
+        only; a model loaded from one predicts and evaluates identically and refuses to ``learn``
+        (``optimizer_state_missing``). ``save(path, optimizer_state=...)`` decides for one save
     :param kwargs: everything RecurrentPPO takes
     """
 
@@ -152,6 +162,7 @@ class MetaRecurrentPPO(RecurrentPPO):
         vae_buffer_size: int | None = None,
         vae_batch_size: int | None = None,
         vae_updates: int | None = None,
+        save_optimizer_state: bool = True,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -181,6 +192,9 @@ class MetaRecurrentPPO(RecurrentPPO):
         self.pretrain_updates = pretrain_updates
         self.pretrain_updates_done = 0
         self.vae_buffer_size, self.vae_batch_size, self.vae_updates = vae_buffer_size, vae_batch_size, vae_updates
+        self.save_optimizer_state = bool(save_optimizer_state)
+        # True once loaded from a zip saved without optimiser state: the optimisers are fresh, not the trained ones.
+        self.optimizer_state_missing = False
         # Saved with the model, so that loading picks this class from what the zip records (meta_ppo.loading).
         self.algorithm_class = type(self).__name__
         self.inference_optimizer: th.optim.Optimizer | None = None
@@ -218,6 +232,8 @@ class MetaRecurrentPPO(RecurrentPPO):
             inference = self.policy.encoder_parameters()
         if inference:
             self.inference_optimizer = th.optim.Adam(inference, lr=learning_rate, eps=1e-8)
+            # Saved as the policy's (its SB3 optimiser lives there too), where RecurrentPPO.load meets a clear error.
+            self.policy.inference_optimizer = self.inference_optimizer
         if self.pretrain_updates:
             if hooks is None or not hooks.pretrains:
                 raise ValueError(
@@ -262,6 +278,43 @@ class MetaRecurrentPPO(RecurrentPPO):
             setattr(self, name, value)
         self.meta_episode_buffer = MetaEpisodeBuffer(self.vae_buffer_size, self.observation_space, self.n_envs)
 
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        if self.optimizer_state_missing:
+            raise ValueError(
+                "this model was saved without its optimisers' states (save_optimizer_state=False or "
+                "save(path, optimizer_state=False)), for evaluation: training on would restart Adam's moment "
+                "estimates. Resume from a zip saved with them, or set model.optimizer_state_missing = False to train "
+                "on with fresh optimisers."
+            )
+        total, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        rollout = self.n_steps * self.n_envs
+        end = self.num_timesteps + math.ceil(max(total - self.num_timesteps, 0) / rollout) * rollout
+        if self.verbose >= 1 and end != total:
+            print(
+                f"Training to {end} frames, not {total}: SB3 collects whole rollouts of n_steps x n_envs = {rollout} "
+                "frames"
+            )
+        if self.pretrain_updates and self.pretrain_updates_done < self.pretrain_updates:
+            first_update = max(self.num_timesteps + rollout, math.ceil(self.precollect_frames / rollout) * rollout)
+            pretraining_end = first_update + (self.pretrain_updates - self.pretrain_updates_done - 1) * rollout
+            if end <= pretraining_end:
+                warnings.warn(
+                    f"this run ends at {end} frames, inside multi-task pre-training ({self.pretrain_updates} updates, "
+                    f"until {pretraining_end} frames): it trains only the multi-task policy, never the meta-trained "
+                    f"{type(self.policy).__name__}. Train for more frames or lower pretrain_updates.",
+                    stacklevel=3,
+                )
+        return total, callback
+
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
         # The buffer fills from the rollouts: its recorder goes first among the callbacks of learn().
         if self.meta_episode_buffer is not None:
@@ -298,11 +351,52 @@ class MetaRecurrentPPO(RecurrentPPO):
         # The meta-episode buffer, like the rollout buffer, is not saved.
         return [*super()._excluded_save_params(), "inference_optimizer", "meta_episode_buffer"]
 
+    def save(
+        self,
+        path: str | os.PathLike | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        optimizer_state: bool | None = None,
+    ) -> None:
+        """Save the model as SB3 does, with or without the optimisers' states.
+
+        :param path: where to save (``.zip`` added if missing)
+        :param exclude: attributes not to save, as SB3
+        :param include: attributes to save that SB3 would leave out
+        :param optimizer_state: write the optimisers' states (needed to resume training); ``None``:
+            ``save_optimizer_state``. Without them the zip is for evaluation only (a GridNavi RNN+HN zip: about a
+            third of the size)
+        """
+        write = self.save_optimizer_state if optimizer_state is None else bool(optimizer_state)
+        missing = self.optimizer_state_missing
+        # The zip records whether it holds the optimisers' states; a model loaded without them has none to write.
+        self.optimizer_state_missing = missing or not write
+        try:
+            super().save(path, exclude=exclude, include=include)
+        finally:
+            self.optimizer_state_missing = missing
+
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
+        if self.optimizer_state_missing:
+            return [name for name in state_dicts if name == "policy"], variables
         if self.inference_optimizer is not None:
-            state_dicts = [*state_dicts, "inference_optimizer"]
+            state_dicts = [*state_dicts, "policy.inference_optimizer"]
         return state_dicts, variables
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | os.PathLike | dict[str, Any],
+        exact_match: bool = True,
+        device: th.device | str = "auto",
+    ) -> None:
+        # Zips saved before 0.2 keep the inference optimiser's state under the algorithm's name.
+        if not isinstance(load_path_or_dict, dict):
+            _, load_path_or_dict, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+        params = dict(load_path_or_dict)
+        if "inference_optimizer" in params:
+            params["policy.inference_optimizer"] = params.pop("inference_optimizer")
+        super().set_parameters(params, exact_match=exact_match, device=device)
 
     def _minibatches(self) -> Any:
         """(batch, selected steps or None) per minibatch of an epoch: RecurrentPPO's sequence minibatches, or, with
