@@ -33,6 +33,8 @@ from sb3_hypernet.common.evaluation import (
     evaluate_meta_policy,
     find_vecnormalize,
     find_zoo_env_kwargs,
+    format_summary,
+    rounded,
     wrap_vecnormalize,
 )
 from sb3_hypernet.common.meta_episode import make_meta_env
@@ -100,32 +102,25 @@ def find_zoo_model(log_folder: str, algo: str, env_id: str, exp_id: int = 0) -> 
     return path
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """A table of means and confidence intervals."""
-    pct = round(100 * summary["confidence"])
-    lines = [f"{'':<26}{'mean':>10}   {pct}% CI"]
+def model_facts(model: BaseAlgorithm) -> dict[str, Any]:
+    """What a result depends on beyond the command line: frames trained, and the pre-training phase if unfinished."""
+    facts: dict[str, Any] = {"frames": int(model.num_timesteps)}
+    if getattr(model, "pretrain_updates", 0) and model.pretrain_updates_done < model.pretrain_updates:
+        facts["pretraining"] = {"updates_done": model.pretrain_updates_done, "updates": model.pretrain_updates}
+    return facts
 
-    def row(label: str, stats: dict[str, float]) -> str:
-        return f"{label:<26}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
 
-    for i, stats in enumerate(summary["inner_returns"], start=1):
-        lines.append(row(f"episode {i} return", stats))
-    lines.append(row("meta-episode return", summary["meta_return"]))
-    for i, stats in enumerate(summary.get("inner_successes", []), start=1):
-        lines.append(row(f"episode {i} success", stats))
-    if "success_rate" in summary:
-        lines.append(row("success rate", summary["success_rate"]))
-    for key, per_episode in summary.get("inner_statistics", {}).items():
-        for i, stats in enumerate(per_episode, start=1):
-            lines.append(row(f"episode {i} {key.replace('_', ' ')}", stats))
-    reference = summary.get("reference")
-    if reference:
-        returns = ", ".join(f"{value:.2f}" for value in reference["inner_returns"])
-        lines.append(
-            f"{reference['label'] + ' return':<26}{reference['meta_return']:>10.3f}   (per episode {returns}); "
-            f"measured {summary['meta_return']['mean']:.3f}"
+def describe_training(model: BaseAlgorithm) -> str:
+    """The header line on how far the model trained (the frames SB3 actually trained, whole rollouts)."""
+    facts = model_facts(model)
+    line = f"{type(model).__name__} with {type(model.policy).__name__}, trained {facts['frames']} frames"
+    if "pretraining" in facts:
+        done, total = facts["pretraining"]["updates_done"], facts["pretraining"]["updates"]
+        line += (
+            f"; still in multi-task pre-training ({done} of {total} updates): these are the returns of the "
+            "multi-task policy, not of the meta-trained one"
         )
-    return "\n".join(lines)
+    return line
 
 
 def evaluate_splits(model: BaseAlgorithm, args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -199,10 +194,12 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
                 )
             results = evaluate_splits(model, args, env_kwargs)
             if args.json:
-                print(json.dumps({"env": args.env, "model": args.model, "protocol": "adaptation", "splits": results}))
+                header = {"env": args.env, "model": args.model, **model_facts(model), "seed": args.seed}
+                print(json.dumps(rounded({**header, "protocol": "adaptation", "splits": results})))
             else:
                 print(f"{args.env}: {args.model}, Meta-World's protocol ({args.adaptation_episodes} adaptation + "
-                      f"{args.evaluation_episodes} evaluation episodes per task)")  # fmt: skip
+                      f"{args.evaluation_episodes} evaluation episodes per task), seed {args.seed}")  # fmt: skip
+                print(describe_training(model))
                 print(format_splits(results, args.adaptation_episodes))
             sys.stdout.flush()
             return results
@@ -215,10 +212,12 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
         raise SystemExit(f"error: {error}") from None
     summary = result.summary()
     if args.json:
-        print(json.dumps({"env": args.env, "model": args.model, "deterministic": not args.stochastic, **summary}))
+        header = {"env": args.env, "model": args.model, **model_facts(model), "seed": args.seed}
+        print(json.dumps(rounded({**header, "deterministic": not args.stochastic, **summary})))
     else:
         mode = "stochastic" if args.stochastic else "deterministic"
         print(f"{args.env}: {args.model}, {summary['n_meta_episodes']} meta-episodes, {mode}, seed {args.seed}")
+        print(describe_training(model))
         print(format_summary(summary))
     sys.stdout.flush()
     return result

@@ -34,6 +34,52 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
+class EvaluationSummary(dict):
+    """:meth:`MetaEvaluation.summary`'s dict (JSON-ready, for code) that prints as the evaluator's table."""
+
+    def __str__(self) -> str:
+        return format_summary(self)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A table of the means and confidence intervals of :meth:`MetaEvaluation.summary`."""
+    pct = round(100 * summary["confidence"])
+    lines = [f"{'':<26}{'mean':>10}   {pct}% CI"]
+
+    def row(label: str, stats: dict[str, float]) -> str:
+        return f"{label:<26}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
+
+    for i, stats in enumerate(summary["inner_returns"], start=1):
+        lines.append(row(f"episode {i} return", stats))
+    lines.append(row("meta-episode return", summary["meta_return"]))
+    for i, stats in enumerate(summary.get("inner_successes", []), start=1):
+        lines.append(row(f"episode {i} success", stats))
+    if "success_rate" in summary:
+        lines.append(row("success rate", summary["success_rate"]))
+    for key, per_episode in summary.get("inner_statistics", {}).items():
+        for i, stats in enumerate(per_episode, start=1):
+            lines.append(row(f"episode {i} {key.replace('_', ' ')}", stats))
+    reference = summary.get("reference")
+    if reference:
+        returns = ", ".join(f"{value:.2f}" for value in reference["inner_returns"])
+        lines.append(
+            f"{reference['label'] + ' return':<26}{reference['meta_return']:>10.3f}   (per episode {returns}); "
+            f"measured {summary['meta_return']['mean']:.3f}"
+        )
+    return "\n".join(lines)
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """``value`` (nested dicts and lists) with every float rounded to ``digits`` decimals, for JSON output."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
 @dataclass
 class MetaEvaluation:
     """Results of :func:`evaluate_meta_policy`: one row per meta-episode, one column per inner episode."""
@@ -51,8 +97,12 @@ class MetaEvaluation:
         """Meta-episode returns (sum over inner episodes)."""
         return self.inner_returns.sum(axis=1)
 
-    def summary(self, confidence: float = 0.68, seed: int = 0) -> dict[str, Any]:
-        """Means and bootstrap confidence intervals, as plain Python numbers (JSON-ready)."""
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def summary(self, confidence: float = 0.68, seed: int = 0) -> EvaluationSummary:
+        """Means and bootstrap confidence intervals as a dict of plain Python numbers (JSON-ready), which prints as a
+        table (``print(evaluation.summary())``)."""
 
         def stats(values: np.ndarray) -> dict[str, float]:
             values = values[np.isfinite(values)]  # a statistic may be undefined in some episodes (NaN)
@@ -61,12 +111,14 @@ class MetaEvaluation:
             low, high = bootstrap_ci(values, confidence, seed=seed)
             return {"mean": float(np.mean(values)), "ci_low": low, "ci_high": high}
 
-        out: dict[str, Any] = {
-            "n_meta_episodes": int(self.inner_returns.shape[0]),
-            "confidence": confidence,
-            "inner_returns": [stats(column) for column in self.inner_returns.T],
-            "meta_return": stats(self.meta_returns),
-        }
+        out = EvaluationSummary(
+            {
+                "n_meta_episodes": int(self.inner_returns.shape[0]),
+                "confidence": confidence,
+                "inner_returns": [stats(column) for column in self.inner_returns.T],
+                "meta_return": stats(self.meta_returns),
+            }
+        )
         if self.inner_successes is not None:
             out["inner_successes"] = [stats(column) for column in self.inner_successes.T]
             # A meta-episode succeeds if its last inner episode does (the Meta-World protocol).
