@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,20 @@ def test_train_runs_rl_zoo3_with_the_added_algorithms(monkeypatch):
     result = run("train", "--help")
     assert result.returncode == 0
     assert "meta_ppo_lstm" in result.stdout
+
+
+def test_no_extra_installs_old_gym():
+    # SB3 imports old gym when it is installed, and gym prints a four-line deprecation banner on every command.
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    for extra, requirements in config["options.extras_require"].items():
+        names = [line.split("==")[0].split(">")[0].split("<")[0].strip() for line in requirements.splitlines()]
+        assert "gym" not in names, extra
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gym") is not None, reason="old gym is installed here by the user")
+@pytest.mark.parametrize("command", ["evaluate", "enjoy", "train"])
+def test_commands_print_no_gym_banner(command):
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert "Gym has been unmaintained" not in result.stdout + result.stderr

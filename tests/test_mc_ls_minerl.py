@@ -3,23 +3,28 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 shimmy = pytest.importorskip("shimmy")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    gym_legacy = pytest.importorskip("gym")  # old gym, as minerl's
 
 import gymnasium  # noqa: E402
+import old_gym  # noqa: E402
 from gymnasium.utils.env_checker import check_env as gym_check_env  # noqa: E402
 from stable_baselines3.common.env_checker import check_env as sb3_check_env  # noqa: E402
 
 from envs.mc_ls import DIAMOND, FORWARD, GREEN, IRON, LEFT, RED, RIGHT, SIGNAL, LongShortMemoryMaze  # noqa: E402
 from envs.mc_ls_minerl import BLOCKS, CourseLayout, MineRLLongShortMemory, resize_image  # noqa: E402
 from sb3_hypernet.common.meta_episode import MetaEpisodeWrapper  # noqa: E402
+
+#: Old gym's API, as minerl speaks it (tests/old_gym.py); installed as ``gym`` for each test of this module.
+gym_legacy = old_gym.module()
+
+
+@pytest.fixture(autouse=True)
+def old_gym_installed(monkeypatch):
+    old_gym.install(monkeypatch, gym_legacy)
+
 
 _COLOURS = {
     None: (120, 160, 255),  # sky
