@@ -6,7 +6,8 @@
 
 Every result in the papers is the best of five learning rates with three seeds each (NeurIPS 2023, section 4 and
 appendix 8.2). A sweep is one Optuna study whose trials are the grid points (method, env, learning rate,
-seed), each trained with its zoo entry (``zoo_configs/<method>.yml``) for everything but the learning rate and seed.
+seed), each trained with its zoo entry (``<method>.yml`` of the package's zoo configs, or of ``--conf-dir``) for
+everything but the learning rate and seed.
 
 - Storage: a journal file by default (``<log-folder>/<study-name>.log``); any SQLAlchemy URL (PostgreSQL for many
   machines, SQLite) as ``--storage``. Every worker, on any host, runs the same command against the same storage and
@@ -40,6 +41,7 @@ import torch as th
 from rl_zoo3.utils import StoreDict
 
 from sb3_hypernet.experiments.arguments import above, at_least, seed
+from sb3_hypernet.experiments.configs import zoo_config
 from sb3_hypernet.experiments.sweep import (
     LEARNING_RATES,
     SweepWorker,
@@ -53,7 +55,7 @@ from sb3_hypernet.experiments.sweep import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", required=True, help="zoo config names (zoo_configs/<method>.yml)")
+    parser.add_argument("--methods", nargs="+", required=True, help="zoo config names (rnn_hn, scale/rnn_hn_256, ...)")
     parser.add_argument("--envs", nargs="+", required=True, help="meta-episode env ids")
     parser.add_argument("--study-name", required=True)
     parser.add_argument("--storage", default=None, help="journal file path or database URL (default: a journal file)")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", type=at_least(1), default=10, help="evaluations per run, evenly spaced")
     parser.add_argument("--n-eval", type=at_least(1), default=100, help="meta-episodes per evaluation")
     parser.add_argument("--eval-seed", type=seed, default=10_000)
-    parser.add_argument("--conf-dir", default="zoo_configs")
+    parser.add_argument("--conf-dir", default=None, help="folder of <method>.yml files (default: the package's)")
     parser.add_argument("-f", "--log-folder", default="logs/sweeps")
     parser.add_argument("--vec-env", choices=["dummy", "array"], default="dummy")
     parser.add_argument(
@@ -100,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(package)
     th.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING if args.verbose < 2 else optuna.logging.INFO)
-    storage_url = args.storage or str(Path(args.log_folder) / f"{args.study_name}.log")
-    storage = open_storage(storage_url, args.heartbeat_interval, args.grace_period, args.max_retry)
     try:
         grid = make_grid(args.methods, args.envs, args.learning_rates, args.seeds)
+        for method in args.methods:
+            zoo_config(method, args.conf_dir)  # before the study is opened
     except ValueError as error:
         parser.error(str(error))
+    storage_url = args.storage or str(Path(args.log_folder) / f"{args.study_name}.log")
+    storage = open_storage(storage_url, args.heartbeat_interval, args.grace_period, args.max_retry)
     study = open_study(storage, args.study_name, grid)
     worker = SweepWorker(
         study,

@@ -115,7 +115,7 @@ def test_study_enqueues_each_point_once_and_grows(tmp_path):
 
 def test_worker_rejects_bad_settings(tmp_path):
     study = open_study(open_storage(str(tmp_path / "s.log")), "bad", [])
-    with pytest.raises(ValueError, match="no zoo config for method 'nope'"):
+    with pytest.raises(ValueError, match="no zoo config 'nope'"):
         SweepWorker(study, make_grid(["nope"], ["GridNavi-v0"]), config_dir=CONFIG_DIR)
     with pytest.raises(ValueError, match="has no entry for 'CartPole-v1'"):
         SweepWorker(study, make_grid(["rnn"], ["CartPole-v1"]), config_dir=CONFIG_DIR)

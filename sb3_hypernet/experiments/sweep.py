@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_hypernet.common.callbacks import CheckpointEvaluation
+from sb3_hypernet.experiments import configs
 from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
 
 #: The papers' learning rates (NeurIPS 2023 appendix 8.2).
@@ -168,7 +169,8 @@ class SweepWorker:
 
     :param study: the sweep's study (:func:`open_study`)
     :param grid: the points this worker may run (others in the study are left to their own commands)
-    :param config_dir: folder of the zoo configs (``<method>.yml``)
+    :param config_dir: folder of the zoo configs (``<method>.yml``); default: the package's
+        (:func:`~sb3_hypernet.experiments.configs.config_dir`)
     :param log_folder: root of the run folders
     :param frames: training frames per run (default: the zoo entry's ``n_timesteps``)
     :param n_checkpoints: evaluations per run, at evenly spaced frame counts
@@ -190,7 +192,7 @@ class SweepWorker:
         self,
         study: optuna.Study,
         grid: Sequence[GridPoint],
-        config_dir: str | os.PathLike = "zoo_configs",
+        config_dir: str | os.PathLike | None = None,
         log_folder: str | os.PathLike = "logs/sweeps",
         frames: int | None = None,
         n_checkpoints: int = 10,
@@ -212,12 +214,12 @@ class SweepWorker:
             raise ValueError(f"frames must be >= 1 (None: the zoo entry's n_timesteps), got {frames}")
         self.study = study
         self.grid = list(grid)
-        self.config_dir = Path(config_dir)
-        for method in {point.method for point in self.grid}:
-            if not (self.config_dir / f"{method}.yml").exists():
-                raise ValueError(f"no zoo config for method {method!r}: {self.config_dir / (method + '.yml')}")
+        self.config_dir = Path(config_dir) if config_dir is not None else configs.config_dir()
+        self.config_files = {
+            method: configs.zoo_config(method, self.config_dir) for method in {point.method for point in self.grid}
+        }
         for point in self.grid:
-            load_hyperparams(self.config_dir / f"{point.method}.yml", point.env, ALGO)  # names a missing entry
+            load_hyperparams(self.config_files[point.method], point.env, ALGO)  # names a missing entry
         self.log_folder = Path(log_folder) / study.study_name
         self.frames = frames
         self.n_checkpoints = n_checkpoints
@@ -334,7 +336,7 @@ class SweepWorker:
                 return
 
     def _train(self, trial: Trial, point: GridPoint) -> float:
-        conf = self.config_dir / f"{point.method}.yml"
+        conf = self.config_files[point.method]
         entry = {**load_hyperparams(conf, point.env, ALGO), **self.hyperparams}
         frames = int(self.frames or entry["n_timesteps"])
         scheduled = isinstance(entry.get("learning_rate"), str) and entry["learning_rate"].startswith("lin_")

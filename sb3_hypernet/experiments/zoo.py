@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_hypernet.common.array_vec_env import array_vec_env
 from sb3_hypernet.common.policy_keywords import constructor_keywords
+from sb3_hypernet.experiments.configs import zoo_config
 from sb3_hypernet.meta_ppo.meta_ppo import MetaRecurrentPPO
 
 #: The algorithms this package adds to rl_zoo3's --algo choices.
@@ -84,8 +85,10 @@ def entry_algorithm(hyperparams: dict[str, Any]) -> str:
 
 
 def load_hyperparams(conf_file: str | os.PathLike, env_id: str, algo: str | None = None) -> dict[str, Any]:
-    """The entry for ``env_id`` of an rl_zoo3 YAML file; ``ValueError`` for a missing entry or an unknown key of
-    ``algo`` (by default the algorithm the entry is written for, :func:`entry_algorithm`)."""
+    """The entry for ``env_id`` of an rl_zoo3 YAML file (a path, or a method name of the package's configs,
+    :func:`~sb3_hypernet.experiments.configs.zoo_config`); ``ValueError`` for a missing file or entry, or an unknown
+    key of ``algo`` (by default the algorithm the entry is written for, :func:`entry_algorithm`)."""
+    conf_file = zoo_config(conf_file)
     with open(conf_file) as file:
         config = yaml.safe_load(file) or {}
     if env_id not in config:
@@ -144,8 +147,9 @@ def build_model(
 ) -> tuple[BaseAlgorithm, list[BaseCallback]]:
     """Build the model and callbacks that ``rl_zoo3.train`` builds for an entry, through rl_zoo3's ExperimentManager.
 
-    ``build_model(conf, env, seed=s, learning_rate=3e-4)`` is ``python -m sb3_hypernet.train --algo <algo> --env env
-    --conf-file conf --seed s -params learning_rate:3e-4`` up to the call of ``learn``, ``algo`` being by default
+    ``conf_file`` is a path or a method name (``"rnn_hn"``). ``build_model(conf, env, seed=s, learning_rate=3e-4)``
+    is ``python -m sb3_hypernet.train --algo <algo> --env env --conf-file conf --seed s -params
+    learning_rate:3e-4`` up to the call of ``learn``, ``algo`` being by default
     the algorithm the entry is written for (:func:`entry_algorithm`: ``meta_ppo_lstm`` for the papers' entries):
     keyword arguments replace entries of the YAML (values as in the file: ``"lin_1e-3"`` schedules,
     ``policy_kwargs`` as a string or a dict), and ``env_kwargs`` replaces the entry's ``env_kwargs`` as
@@ -155,6 +159,7 @@ def build_model(
     Monitor files, saved config) is written as rl_zoo3 writes it; without, nothing is written. rl_zoo3's own
     printing is shown only with ``verbose >= 1``.
     """
+    conf_file = zoo_config(conf_file)
     algo = algo or entry_algorithm(load_hyperparams(conf_file, env_id))
     load_hyperparams(conf_file, env_id, algo)
     check_hyperparams(hyperparams, "build_model", algo)
