@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,20 +22,14 @@ REPOSITORY_CONFIGS = sorted(
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "-q",
-        str(ROOT),
-        "-w",
-        str(out),
-    ]
-    subprocess.run(command, check=True, capture_output=True, cwd=out)
+    # Built from a copy of what a clone holds, so that the build writes nothing into the repository.
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("sb3_hypernet", "envs", "zoo_configs"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    subprocess.run([*pip, str(source), "-w", str(out)], check=True, capture_output=True, cwd=out)
     (path,) = out.glob("sb3_hypernet-*.whl")
     return path
 

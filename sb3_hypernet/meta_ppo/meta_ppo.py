@@ -308,10 +308,11 @@ class MetaRecurrentPPO(RecurrentPPO):
             pretraining_end = first_update + (self.pretrain_updates - self.pretrain_updates_done - 1) * rollout
             if end <= pretraining_end:
                 warnings.warn(
-                    f"this run ends at {end} frames, inside multi-task pre-training ({self.pretrain_updates} updates, "
+                    f"this run ends at {end} frames, inside multi-task pre-training ({self.pretrain_updates} "
+                    f"update{'s' if self.pretrain_updates != 1 else ''}, "
                     f"until {pretraining_end} frames): it trains only the multi-task policy, never the meta-trained "
                     f"{type(self.policy).__name__}. Train for more frames or lower pretrain_updates.",
-                    stacklevel=3,
+                    stacklevel=4,  # the user's call of learn
                 )
         return total, callback
 
