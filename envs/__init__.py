@@ -21,6 +21,15 @@ register(id="GridNavi-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviTa
 register(id="GridNaviShow-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviShowTask-v0", "n_episodes": 4})
 register(id="GridNaviDense-v0", entry_point=_META, kwargs={"task_env_id": "GridNaviDenseTask-v0", "n_episodes": 4})
 
+# 2-D point robot (PEARL's and VariBAD's; ICML 2021's PEARL on a CPU budget): 20-step episodes, goals on the upper
+# unit half circle, sparse reward within 0.2 of the goal (and a dense variant); 3 episodes per meta-episode (PEARL's
+# evaluation: the return of each of 3 trajectories as the posterior sharpens).
+register(id="PointRobotTask-v0", entry_point="envs.point_robot:PointRobot", max_episode_steps=20)
+register(id="PointRobotDenseTask-v0", entry_point="envs.point_robot:PointRobot", max_episode_steps=20,
+         kwargs={"dense": True})  # fmt: skip
+register(id="PointRobot-v0", entry_point=_META, kwargs={"task_env_id": "PointRobotTask-v0", "n_episodes": 3})
+register(id="PointRobotDense-v0", entry_point=_META, kwargs={"task_env_id": "PointRobotDenseTask-v0", "n_episodes": 3})
+
 # MC-LS, the MineCraft long-short memory maze, and its variants (NeurIPS 2023 section 4.3): at most 200 steps per
 # episode, 2 episodes per meta-episode with the same signal.
 for _variant in ("LS", "LSN", "LSO", "LSH"):

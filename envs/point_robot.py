@@ -1,0 +1,149 @@
+"""2-D point robot navigation: PEARL's and VariBAD's point robot (Rakelly et al. 2019; Zintgraf et al. 2020), a task
+family cheap enough to show adaptation on a CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sb3_hypernet.common.task import TaskDistribution
+
+
+class PointRobot(gym.Env, TaskDistribution):
+    """Move a point in the plane to a hidden goal on the upper half of the unit circle; the goal is the task.
+
+    ## Description
+    The point starts at the origin at every episode; each action moves it by at most ``max_step`` per coordinate.
+    Goals lie on the half circle of radius 1 above the x axis, at an angle drawn uniformly from [0, pi]. In the
+    sparse variant (the default, PEARL's "sparse point robot") the reward says nothing until the point is within
+    ``goal_radius`` of the goal, so the agent must explore the half circle and remember where the reward was.
+
+    ## Action Space
+    ``Box(-max_step, max_step, (2,), float32)``: the displacement (dx, dy); actions outside are clipped.
+
+    ## Observation Space
+    ``Box(-inf, inf, (2,), float32)``: the point's (x, y).
+
+    ## Rewards
+    Dense (``dense=True``): minus the distance to the goal. Sparse: ``1 - distance`` within ``goal_radius`` of the
+    goal, else 0 (PEARL's sparse reward: the dense reward masked outside the radius, plus 1 inside).
+
+    ## Starting State
+    (0, 0).
+
+    ## Episode End
+    No termination; registered with a 20-step time limit (PEARL's point robot).
+
+    ## Arguments
+    ``dense`` (False), ``goal_radius`` (0.2), ``max_step`` (0.1), ``task`` (a fixed goal angle in [0, pi] or a goal
+    (x, y); default: sampled at the first reset).
+
+    ## Task
+    The goal's angle; ``task_descriptor()`` is the goal's (x, y).
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 10}
+
+    def __init__(
+        self,
+        dense: bool = False,
+        goal_radius: float = 0.2,
+        max_step: float = 0.1,
+        task: Any = None,
+        render_mode: str | None = None,
+    ):
+        if not goal_radius > 0 or not max_step > 0:
+            raise ValueError(f"goal_radius and max_step must be positive, got {goal_radius} and {max_step}")
+        self.dense = bool(dense)
+        self.goal_radius = float(goal_radius)
+        self.max_step = float(max_step)
+        self.render_mode = render_mode
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Box(-self.max_step, self.max_step, (2,), np.float32)
+        self.task_space = spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 1.0], np.float32))
+        self._goal: np.ndarray | None = None
+        self._angle = 0.0
+        self._position = np.zeros(2, np.float64)
+        if task is not None:
+            self.set_task(task)
+
+    # -- task distribution -------------------------------------------------------------------------------------
+    def sample_task(self, rng: np.random.Generator) -> float:
+        """A goal angle drawn uniformly from [0, pi]."""
+        return float(rng.uniform(0.0, np.pi))
+
+    def set_task(self, task: Any) -> None:
+        """Set the goal: an angle in [0, pi], or a point (x, y) of the upper unit half circle."""
+        values = np.asarray(task, dtype=np.float64).reshape(-1)
+        if values.shape == (1,) and 0.0 <= values[0] <= np.pi:
+            angle = float(values[0])
+        elif values.shape == (2,) and abs(np.hypot(*values) - 1.0) < 1e-6 and values[1] >= -1e-9:
+            angle = float(np.arctan2(max(values[1], 0.0), values[0]))
+        else:
+            raise ValueError(f"PointRobot task must be an angle in [0, pi] or a point of the upper unit half circle, "
+                             f"got {task!r}")  # fmt: skip
+        self._angle = angle
+        self._goal = np.array([np.cos(angle), np.sin(angle)])
+
+    def task_descriptor(self) -> np.ndarray:
+        """The goal's (x, y)."""
+        return self._goal.astype(np.float32)
+
+    def reward(self, position: np.ndarray) -> float:
+        """The reward of being at ``position`` (after a step)."""
+        distance = float(np.linalg.norm(position - self._goal))
+        if self.dense:
+            return -distance
+        return 1.0 - distance if distance <= self.goal_radius else 0.0
+
+    def oracle_return(self, horizon: int) -> float:
+        """The return of moving straight to the known goal at full speed for ``horizon`` steps."""
+        position, total = np.zeros(2), 0.0
+        for _ in range(horizon):
+            position = position + np.clip(self._goal - position, -self.max_step, self.max_step)
+            total += self.reward(position)
+        return total
+
+    def reference_returns(self, n_episodes: int) -> tuple[str, list[float]]:
+        """The oracle's return per episode (the goal known from the start; mean over 181 goals 1 degree apart),
+        an upper bound on any agent's: with the 20-step limit, 13.38 sparse and -3.84 dense."""
+        horizon = self.spec.max_episode_steps if self.spec is not None and self.spec.max_episode_steps else 20
+        angle = self._angle
+        returns = []
+        for goal_angle in np.linspace(0.0, np.pi, 181):
+            self.set_task(goal_angle)
+            returns.append(self.oracle_return(horizon))
+        self.set_task(angle)
+        return "Oracle", [float(np.mean(returns))] * n_episodes
+
+    # -- gymnasium API -----------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if self._goal is None:
+            self.set_task(self.sample_task(self.np_random))
+        self._position = np.zeros(2, np.float64)
+        return self._position.astype(np.float32), {}
+
+    def step(self, action: Any):
+        if self._goal is None:
+            raise RuntimeError("PointRobot: call reset() before step()")
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (2,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"PointRobot action must be 2 finite numbers (dx, dy), got {action!r}")
+        self._position = self._position + np.clip(action, -self.max_step, self.max_step)
+        reward = self.reward(self._position)
+        info = {"success": float(np.linalg.norm(self._position - self._goal) <= self.goal_radius)}
+        return self._position.astype(np.float32), reward, False, False, info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            x, y = self._position
+            gx, gy = self._goal
+            return f"point ({x:+.2f}, {y:+.2f}), goal ({gx:+.2f}, {gy:+.2f})"
+        return None
