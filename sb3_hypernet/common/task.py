@@ -19,7 +19,8 @@ INNER_TERMINAL_KEY = "inner_terminal_observation"
 #: ``info`` key under which a task env reports, on an episode's last step, numbers describing that episode (MC-LS:
 #: rooms passed, check accuracy, end choice); the wrapper lists them per inner episode under ``inner_statistics``.
 EPISODE_STATISTICS_KEY = "episode_statistics"
-_TASK_METHODS = ("sample_task", "set_task", "task_descriptor")
+#: The methods of the task-distribution interface.
+TASK_METHODS = ("sample_task", "set_task", "task_descriptor")
 
 
 class TaskDistribution(abc.ABC):
@@ -53,7 +54,7 @@ class TaskDistribution(abc.ABC):
 def check_task_distribution(env: gym.Env) -> TaskDistribution:
     """``env.unwrapped`` if it implements the task interface; otherwise a ``TypeError`` naming what is missing."""
     base = env.unwrapped
-    missing = [name for name in (*_TASK_METHODS, "task_space") if not hasattr(base, name)]
+    missing = [name for name in (*TASK_METHODS, "task_space") if not hasattr(base, name)]
     if missing:
         raise TypeError(
             f"{type(base).__name__} does not implement the task-distribution interface needed for meta-episodes: "

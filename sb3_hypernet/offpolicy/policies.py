@@ -3,8 +3,9 @@
 - Critics: each of SB3's twin Q-networks is a :class:`~sb3_hypernet.offpolicy.networks.HyperNetwork`. Orderings
   (section 3.2, Fig. 2): ``"sa"`` (SA-Hyper, the paper's choice: the state is the primary network's input, the
   action the dynamic network's, so dQ/da flows through the small dynamic network only), ``"as"`` (AS-Hyper, the
-  ablation: the action is the primary input), and ``"context"`` (section 4: a task context is the primary input,
-  state and action the dynamic input).
+  ablation: the action is the primary input), ``"context"`` (section 4: a task context is the primary input,
+  state and action the dynamic input) and ``"sa+context"`` (Hyper-PEARL's critic, section 4: the state is the
+  primary input, action and context the dynamic input, "the context as a base variable of the critic").
 - Actors: SB3's MLP by default; ``hyper_actor=True`` generates the actor's hidden layers with a hypernetwork whose
   primary input is the context when there is one (section 4: context as meta variable, state as base variable),
   else the state itself.
@@ -43,7 +44,7 @@ from sb3_hypernet.common.task import TASK_KEY
 from sb3_hypernet.offpolicy.networks import HEAD_INIT, PRIMARY_WIDTHS, HyperNetwork, SplitInput
 
 #: Critic orderings: which input is the primary network's (module docstring).
-CRITIC_ORDERINGS = ("sa", "as", "context")
+CRITIC_ORDERINGS = ("sa", "as", "context", "sa+context")
 #: Default architectures: SB3's actor MLP; the paper's dynamic critic (one hidden layer of 256).
 DEFAULT_NET_ARCH = {"pi": [256, 256], "qf": [256]}
 
@@ -82,7 +83,7 @@ class ContextFeaturesExtractor(BaseFeaturesExtractor):
 
 def _context_dim(features_extractor: nn.Module, ordering: str | None, what: str) -> int:
     context_dim = getattr(features_extractor, "context_dim", 0)
-    if ordering == "context" and not context_dim:
+    if ordering in ("context", "sa+context") and not context_dim:
         raise ValueError(
             f"{what} conditions on a context, but the features extractor "
             f"{type(features_extractor).__name__} has none: use ContextFeaturesExtractor"
@@ -138,9 +139,12 @@ class HyperContinuousCritic(ContinuousCritic):
             primary, dynamic = [state], [action]
         elif ordering == "as":
             primary, dynamic = [action], [state]
-        else:
+        elif ordering == "context":
             context_dim = _context_dim(features_extractor, ordering, "the critic")
             primary, dynamic = [(0, context_dim)], [(context_dim, features_dim), action]
+        else:
+            context_dim = _context_dim(features_extractor, ordering, "the critic")
+            primary, dynamic = [(context_dim, features_dim)], [action, (0, context_dim)]
         self.ordering = ordering
         self.q_networks = []
         for idx in range(n_critics):
@@ -320,7 +324,7 @@ class _HyperOptions:
 class HyperSACPolicy(_HyperOptions, SACPolicy):
     """SAC policy with SA-Hyper twin critics (ICML 2021) and, optionally, a hypernetwork actor.
 
-    :param critic_ordering: ``"sa"`` (default), ``"as"`` or ``"context"`` (module docstring)
+    :param critic_ordering: ``"sa"`` (default), ``"as"``, ``"context"`` or ``"sa+context"`` (module docstring)
     :param hyper_actor: generate the actor's hidden layers with a hypernetwork
     :param primary_widths: stage widths of the primary networks
     :param blocks_per_stage: residual blocks per stage
