@@ -48,7 +48,7 @@ class PointRobot(gym.Env, TaskDistribution):
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 10}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
@@ -141,9 +141,15 @@ class PointRobot(gym.Env, TaskDistribution):
         info = {"success": float(np.linalg.norm(self._position - self._goal) <= self.goal_radius)}
         return self._position.astype(np.float32), reward, False, False, info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
             x, y = self._position
             gx, gy = self._goal
             return f"point ({x:+.2f}, {y:+.2f}), goal ({gx:+.2f}, {gy:+.2f})"
+        if self.render_mode == "rgb_array":  # 64 x 64, x in [-1.5, 1.5], y in [-0.5, 1.5]: goal green, point red
+            image = np.full((64, 64, 3), 255, np.uint8)
+            for (x, y), colour, size in ((self._goal, (40, 180, 40), 3), (self._position, (220, 40, 40), 2)):
+                col, row = int((x + 1.5) / 3.0 * 63), int((1.5 - y) / 2.0 * 63)
+                image[max(row - size, 0) : row + size + 1, max(col - size, 0) : col + size + 1] = colour
+            return image
         return None

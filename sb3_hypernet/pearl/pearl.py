@@ -4,6 +4,8 @@ et al., ICML 2021, section 4), as an SB3 algorithm built on SB3's SAC.
 
 from __future__ import annotations
 
+import io
+import pathlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecEnv
@@ -61,7 +64,8 @@ class PEARL(SAC):
     (:func:`draw_task_split`) and set through the VecEnv (``set_task``). ``learn(total_timesteps)`` counts environment
     steps and runs PEARL's iterations until the budget is spent:
 
-    1. once, ``initial_steps`` steps on every train task with z from the prior;
+    1. once, ``initial_steps`` steps on every train task with z from the prior (again for a model loaded without its
+       buffers; :meth:`save_replay_buffer` saves both);
     2. on each of ``tasks_per_iteration`` sampled train tasks: the task's encoder buffer is cleared, then
        ``prior_steps`` steps with z from the prior and ``posterior_steps`` with z from the posterior go to both
        buffers, and ``extra_posterior_steps`` with z from the posterior to the RL buffer only (z resampled every
@@ -323,10 +327,11 @@ class PEARL(SAC):
 
     def _collect_iteration(self, callback: BaseCallback) -> bool:
         """PEARL's data collection of one iteration (class docstring, steps 1 and 2)."""
-        if self.iterations == 0 and self.initial_steps:
-            for task_index in range(self.n_train_tasks):
-                if not self._collect(task_index, self.initial_steps, False, True, callback):
-                    return False
+        # At the start, and after loading a model without its buffers: every task needs data before an update.
+        for task_index in range(self.n_train_tasks):
+            empty = self.replay_buffer.size(task_index) == 0 or self.encoder_buffer.size(task_index) == 0
+            if empty and not self._collect(task_index, max(self.initial_steps, 1), False, True, callback):
+                return False
         for _ in range(self.tasks_per_iteration):
             task_index = int(self._rng.integers(self.n_train_tasks))
             self.encoder_buffer.clear(task_index)
@@ -372,7 +377,7 @@ class PEARL(SAC):
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
             for key in logged:
-                logged[key].append(float(losses[key]))
+                logged[key].append(float(losses[key].detach()))
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logged.items():
             if values:
@@ -459,6 +464,19 @@ class PEARL(SAC):
                 self.dump_logs()
         callback.on_training_end()
         return self
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """Save the RL and encoder buffers (one pickle), to train on after :meth:`load`."""
+        save_to_pkl(path, {"replay_buffer": self.replay_buffer, "encoder_buffer": self.encoder_buffer}, self.verbose)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """Load the buffers saved by :meth:`save_replay_buffer`."""
+        buffers = load_from_pkl(path, self.verbose)
+        if not isinstance(buffers, dict) or set(buffers) != {"replay_buffer", "encoder_buffer"}:
+            raise ValueError(f"{path} does not hold PEARL's buffers (saved by PEARL.save_replay_buffer)")
+        self.replay_buffer, self.encoder_buffer = buffers["replay_buffer"], buffers["encoder_buffer"]
+        for buffer in (self.replay_buffer, self.encoder_buffer):
+            buffer.device = self.device
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(env, force_reset)
