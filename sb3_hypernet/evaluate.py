@@ -1,8 +1,9 @@
-"""Command line: evaluate a saved RecurrentPPO ``.zip`` over meta-episodes.
+"""Command line: evaluate a saved RecurrentPPO, MetaRecurrentPPO or PEARL ``.zip`` over meta-episodes.
 
     python -m sb3_hypernet.evaluate --model logs/ppo_lstm/GridNavi-v0_1/GridNavi-v0.zip --env GridNavi-v0
     python -m sb3_hypernet.evaluate -f logs --algo ppo_lstm --env GridNavi-v0    # latest rl_zoo3 run
     python -m sb3_hypernet.evaluate -f logs --env ML10-v0 --protocol adaptation --splits train test
+    python -m sb3_hypernet.evaluate --model pearl.zip --env CheetahVelTask-v0 --exploration-episodes 2
 
 Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
 (and success rates where the benchmark reports success); ``--json`` prints the same as JSON. ``--protocol
@@ -23,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 from rl_zoo3.utils import StoreDict, get_latest_run_id
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_hypernet.common.adaptation import evaluate_adaptation
@@ -39,7 +41,8 @@ from sb3_hypernet.common.evaluation import (
 )
 from sb3_hypernet.common.meta_episode import make_meta_env
 from sb3_hypernet.experiments.arguments import at_least, seed
-from sb3_hypernet.meta_ppo.loading import load_meta_model
+from sb3_hypernet.meta_ppo.loading import check_model_file, load_meta_model
+from sb3_hypernet.pearl import PEARL, evaluate_pearl
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +88,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tasks-per-class", type=at_least(1), default=None, help="the first N tasks of each class (all)"
     )
+    parser.add_argument("--episodes", type=at_least(1), default=3, help="PEARL models: episodes per task (3)")
+    parser.add_argument(
+        "--exploration-episodes",
+        type=at_least(0),
+        default=1,
+        help="PEARL models: episodes with z from the prior before the posterior (1; the reference's Cheetah-Vel: 2)",
+    )
     args = parser.parse_args(argv)
     if (args.model is None) == (args.log_folder is None):
         parser.error("give either --model or --log-folder")
@@ -100,6 +110,41 @@ def find_zoo_model(log_folder: str, algo: str, env_id: str, exp_id: int = 0) -> 
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path} (no finished rl_zoo3 run of {algo} on {env_id} there)")
     return path
+
+
+def load_model(path: str, device: str = "cpu") -> BaseAlgorithm:
+    """A saved model as the algorithm that saved it: PEARL, MetaRecurrentPPO or RecurrentPPO."""
+    check_model_file(path)
+    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    if (data or {}).get("algorithm_class") == "PEARL":
+        return PEARL.load(path, device=device)
+    return load_meta_model(path, device=device)
+
+
+def evaluate_pearl_model(model: PEARL, args: argparse.Namespace) -> MetaEvaluation:
+    """PEARL's protocol on the model's test tasks (the first ``-n``), printed as the other evaluations."""
+    spec = gym.spec(args.env)
+    if "task_env_id" in spec.kwargs:
+        raise ValueError(
+            f"{args.env} is a meta-episode env; a PEARL model runs on its task env {spec.kwargs['task_env_id']}"
+        )
+    env = DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs)])
+    check_model_fits_env(model, env, args.env)
+    tasks = (model.test_tasks or model.train_tasks)[: args.n_meta_episodes]
+    result = evaluate_pearl(model, env, tasks, n_episodes=args.episodes, exploration_episodes=args.exploration_episodes,
+                            deterministic=not args.stochastic, seed=args.seed)  # fmt: skip
+    summary = result.summary()
+    split = "test" if model.test_tasks else "train"
+    if args.json:
+        header = {"env": args.env, "model": args.model, **model_facts(model), "seed": args.seed, "protocol": "pearl"}
+        print(json.dumps(rounded({**header, "tasks": split, "deterministic": not args.stochastic, **summary})))
+    else:
+        print(f"{args.env}: {args.model}, {len(tasks)} {split} tasks, PEARL's protocol ({args.episodes} episodes per "
+              f"task, z from the posterior after episode {args.exploration_episodes}), seed {args.seed}")  # fmt: skip
+        print(describe_training(model))
+        print(format_summary(summary))
+    sys.stdout.flush()
+    return result
 
 
 def model_facts(model: BaseAlgorithm) -> dict[str, Any]:
@@ -176,7 +221,9 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
     try:
         if args.model is None:
             args.model = find_zoo_model(args.log_folder, args.algo, args.env, args.exp_id)
-        model = load_meta_model(args.model, device=args.device)
+        model = load_model(args.model, device=args.device)
+        if isinstance(model, PEARL):
+            return evaluate_pearl_model(model, args)
         n_envs = min(args.n_envs, args.n_meta_episodes)
         # As rl_zoo3.enjoy: the env keyword arguments the run trained with, then those given here.
         env_kwargs = {**find_zoo_env_kwargs(args.model), **args.env_kwargs}

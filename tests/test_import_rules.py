@@ -1,8 +1,9 @@
 """The package's import rules, read from the source (every import statement, those inside functions included):
 
 - ``common/`` imports nothing else of the package;
-- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``) imports only ``common/``
-  and itself;
+- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``) imports only
+  ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL recomposes the ICML 2021
+  SAC building blocks of ``offpolicy``);
 - the library (``common/``, the method folders, ``experiments/``) never imports ``envs`` or the command lines;
 - ``envs`` takes only the task interface and the array VecEnv base from the library;
 - nothing in the repository imports a module path of before the move (kept only for saved models and users).
@@ -19,7 +20,9 @@ from sb3_hypernet._moved import MOVED_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sb3_hypernet"
-METHOD_FOLDERS = ("meta_ppo", "rnn", "task_inference", "varibad", "offpolicy")
+METHOD_FOLDERS = ("meta_ppo", "rnn", "task_inference", "varibad", "offpolicy", "pearl")
+#: Method folders built on another's components.
+BUILT_FROM = {"pearl": ("offpolicy",)}
 COMMAND_LINES = ("train", "enjoy", "evaluate", "optimize", "sweep", "plot", "cli")
 ENVS_MAY_IMPORT = ("sb3_hypernet.common.task", "sb3_hypernet.common.array_vec_env")
 
@@ -69,8 +72,9 @@ def test_common_imports_only_common(path):
 @pytest.mark.parametrize("path", [f for folder in METHOD_FOLDERS for f in files_of(folder)], ids=relative)
 def test_method_folders_import_only_common_and_themselves(path):
     own = path.relative_to(PACKAGE).parts[0]
-    outside = sorted(m for m in package_imports(path) if part_of(m) not in ("common", own))
-    assert not outside, f"{relative(path)} imports {outside}: a method folder may import only common/ and itself"
+    allowed = ("common", own, *BUILT_FROM.get(own, ()))
+    outside = sorted(m for m in package_imports(path) if part_of(m) not in allowed)
+    assert not outside, f"{relative(path)} imports {outside}: a method folder may import only {', '.join(allowed)}"
 
 
 @pytest.mark.parametrize("path", library_files(), ids=relative)

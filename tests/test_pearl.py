@@ -117,6 +117,15 @@ def test_train_and_test_tasks_are_disjoint_and_seeded():
     assert other.train_tasks != model.train_tasks
 
 
+def test_given_tasks_replace_the_draw():
+    model = make(train_tasks=[0.5, 2.5], n_train_tasks=99, meta_batch_size=2)
+    assert (model.train_tasks, model.test_tasks, model.n_train_tasks) == ([0.5, 2.5], [], 2)
+    model.learn(1)
+    assert model.replay_buffer.size(0) > 0 and model.replay_buffer.size(1) > 0
+    with pytest.raises(ValueError, match="test_tasks needs train_tasks"):
+        make(test_tasks=[1.0])
+
+
 def test_a_task_env_with_a_test_range_gives_its_test_tasks_from_it():
     pytest.importorskip("mujoco")
     from stable_baselines3.common.env_util import make_vec_env

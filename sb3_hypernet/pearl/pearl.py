@@ -95,6 +95,9 @@ class PEARL(SAC):
     :param n_train_tasks: train tasks (100 on Cheetah-Vel and Ant-Vel)
     :param n_test_tasks: test tasks (30); 0 tests on the train tasks
     :param task_seed: seed of the task split (default: ``seed``, else 0)
+    :param train_tasks: the train tasks themselves instead of a draw (the two-task Fwd-Back families: ``[1.0, -1.0]``);
+        ``n_train_tasks`` is then their number
+    :param test_tasks: the test tasks themselves, with ``train_tasks`` (default: none, testing on the train tasks)
     :param meta_batch_size: tasks per gradient step (16)
     :param context_batch_size: context transitions per task in a gradient step (100)
     :param initial_steps: steps collected on every train task before training (2000)
@@ -135,6 +138,8 @@ class PEARL(SAC):
         n_train_tasks: int = 100,
         n_test_tasks: int = 30,
         task_seed: int | None = None,
+        train_tasks: Sequence[Any] | None = None,
+        test_tasks: Sequence[Any] | None = None,
         meta_batch_size: int = 16,
         context_batch_size: int = 100,
         initial_steps: int = 2000,
@@ -156,6 +161,11 @@ class PEARL(SAC):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
+        if train_tasks is not None:
+            train_tasks, test_tasks = list(train_tasks), list(test_tasks or [])
+            n_train_tasks, n_test_tasks = len(train_tasks), len(test_tasks)
+        elif test_tasks is not None:
+            raise ValueError("test_tasks needs train_tasks (or neither: both drawn with task_seed)")
         counts = dict(n_train_tasks=n_train_tasks, meta_batch_size=meta_batch_size, batch_size=batch_size,
                       context_batch_size=context_batch_size, latent_dim=latent_dim,
                       tasks_per_iteration=tasks_per_iteration,
@@ -187,8 +197,8 @@ class PEARL(SAC):
         self.policy_mean_reg, self.policy_std_reg = float(policy_mean_reg), float(policy_std_reg)
         # Saved with the model, so that the evaluator loads it as what it is.
         self.algorithm_class = type(self).__name__
-        self.train_tasks: list[Any] = []
-        self.test_tasks: list[Any] = []
+        self.train_tasks: list[Any] = train_tasks or []
+        self.test_tasks: list[Any] = test_tasks or []
         self.iterations = 0
         self.encoder_buffer: TaskReplayBuffer | None = None
         self.latent = np.zeros(self.latent_dim, np.float32)
