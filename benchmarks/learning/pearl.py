@@ -1,0 +1,207 @@
+"""PEARL and Hyper-PEARL (ICML 2021, section 4): training speed, learning curves with PEARL's evaluation protocol,
+and their table.
+
+    python benchmarks/learning/pearl.py speed --threads 1
+    python benchmarks/learning/pearl.py learning --env PointRobotTask-v0 --configs pearl hyper_pearl --seeds 0 1 \\
+        --checkpoints 20000 50000 100000 --out benchmarks/results/pearl_point_robot.jsonl --save-root /tmp/pearl
+    python benchmarks/learning/pearl.py table --out benchmarks/results/pearl_point_robot.jsonl
+
+``speed``: gradient steps per second (one meta-batch update: 16 tasks x 256 transitions, contexts of 100) and
+environment steps per second of collection, of each policy at the zoo entries' sizes, on PointRobotTask-v0 and
+(with MuJoCo) CheetahVelTask-v0; interleaved repeats, medians, and the ratio Hyper-PEARL / PEARL.
+
+``learning``: each zoo config on --env for each seed, built as ``python -m sb3_hypernet.train --algo pearl`` builds
+it (``-params``-style overrides with --hyperparams); at each checkpoint (the first iteration boundary past it), PEARL's
+evaluation on the test tasks (``evaluate_pearl``: --episodes episodes per task, the posterior after
+--exploration-episodes), one JSON line per checkpoint with the return of each episode. With --save-root a run saves
+its model and buffers at every checkpoint and a restarted command resumes it from the last one.
+
+``table``: the learning records as a Markdown table: per config and checkpoint, the mean over seeds of the return of
+each episode (the adaptation curve) and of the last, with each seed's last-episode return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    speed = commands.add_parser("speed", help="gradient and environment steps per second")
+    speed.add_argument("--envs", nargs="+", default=["PointRobotTask-v0", "CheetahVelTask-v0"])
+    speed.add_argument("--updates", type=int, default=20, help="gradient steps per measurement")
+    speed.add_argument("--repeats", type=int, default=3)
+    add_threads_option(speed, 1)
+    learning = commands.add_parser("learning", help="learning curves with PEARL's evaluation")
+    learning.add_argument("--env", required=True, help="a task env id, e.g. PointRobotTask-v0")
+    learning.add_argument("--configs", nargs="+", default=["pearl", "hyper_pearl"], help="zoo config names")
+    learning.add_argument("--seeds", type=int, nargs="+", default=[0])
+    learning.add_argument("--checkpoints", type=float, nargs="+", required=True, help="environment steps")
+    learning.add_argument("--hyperparams", nargs="*", default=[], help="entry overrides as key:value (zoo's -params)")
+    learning.add_argument("--episodes", type=int, default=3)
+    learning.add_argument("--exploration-episodes", type=int, default=1)
+    learning.add_argument("--out", required=True, help="JSON-lines file the records are appended to")
+    learning.add_argument("--save-root", default=None, help="folder for checkpoints (resumable runs)")
+    add_threads_option(learning, 1)
+    table = commands.add_parser("table", help="the learning records as a Markdown table")
+    table.add_argument("--out", required=True)
+    return parser
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``key:value`` pairs, values read as YAML (numbers, lists, strings)."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition(":")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def speed(args: argparse.Namespace) -> None:
+    import envs  # noqa: F401
+    from sb3_hypernet.experiments.zoo import build_model
+
+    rows = []
+    for env_id in args.envs:
+        try:
+            models = {name: build_model(name, env_id, algo="pearl", seed=0, n_train_tasks=16, initial_steps=200,
+                                        gradient_steps=0)[0] for name in ("pearl", "hyper_pearl")}  # fmt: skip
+        except Exception as error:
+            print(f"{env_id}: skipped ({type(error).__name__}: {error})")
+            continue
+        for model in models.values():
+            model.learn(1)  # fills every task's buffers (one iteration of collection, no update)
+        timings: dict[str, dict[str, list[float]]] = {name: {"updates": [], "steps": []} for name in models}
+        for _ in range(args.repeats):
+            for name, model in models.items():  # interleaved
+                began = time.perf_counter()
+                model.train(args.updates, model.batch_size)
+                timings[name]["updates"].append(args.updates / (time.perf_counter() - began))
+                steps = model.num_timesteps
+                began = time.perf_counter()
+                model._collect(0, 400, False, True, _NullCallback())
+                timings[name]["steps"].append((model.num_timesteps - steps) / (time.perf_counter() - began))
+        for name in models:
+            rows.append((env_id, name, statistics.median(timings[name]["updates"]),
+                         statistics.median(timings[name]["steps"])))  # fmt: skip
+    import torch
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); medians of {args.repeats} interleaved repeats"
+    )
+    print("| env | config | gradient steps/s | env steps/s |\n|---|---|---|---|")
+    for env_id, name, updates, steps in rows:
+        print(f"| {env_id} | {name} | {updates:.1f} | {steps:.0f} |")
+    for env_id in {row[0] for row in rows}:
+        mlp, hyper = (
+            next(row for row in rows if row[0] == env_id and row[1] == name) for name in ("pearl", "hyper_pearl")
+        )
+        print(f"{env_id}: Hyper-PEARL / PEARL gradient steps/s {hyper[2] / mlp[2]:.2f}")
+
+
+class _NullCallback:
+    """The callback interface PEARL's collection calls, doing nothing (speed measurements)."""
+
+    def update_locals(self, _: dict[str, Any]) -> None:
+        pass
+
+    def on_step(self) -> bool:
+        return True
+
+
+def learning(args: argparse.Namespace) -> None:
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+    from sb3_hypernet.pearl import PEARL, evaluate_pearl
+
+    checkpoints = sorted(int(c) for c in args.checkpoints)
+    done = (
+        {(r["config"], r["seed"], r["checkpoint"]) for r in read_records(args.out)}
+        if Path(args.out).exists()
+        else set()
+    )
+    overrides = parse_overrides(args.hyperparams)
+    for config in args.configs:
+        entry = load_hyperparams(config, args.env, "pearl")
+        for seed in args.seeds:
+            todo = [c for c in checkpoints if (config, seed, c) not in done]
+            if not todo:
+                continue
+            save_dir = Path(args.save_root) / config / args.env / f"seed{seed}" if args.save_root else None
+            saved = sorted(save_dir.glob("*.zip"), key=lambda p: int(p.stem)) if save_dir and save_dir.exists() else []
+            if saved:
+                model = PEARL.load(saved[-1], env=gym.make(args.env), device="cpu")
+                model.load_replay_buffer(saved[-1].with_suffix(".pkl"))
+                print(f"{config} seed {seed}: resumed at {model.num_timesteps} steps", flush=True)
+            else:
+                model, _ = build_model(config, args.env, seed=seed, algo="pearl", **overrides)
+            began, steps_before = time.perf_counter(), model.num_timesteps
+            for checkpoint in todo:
+                if model.num_timesteps < checkpoint:
+                    model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
+                result = evaluate_pearl(model, args.env, n_episodes=args.episodes,
+                                        exploration_episodes=args.exploration_episodes, seed=10_000)  # fmt: skip
+                summary = result.summary()
+                record = {
+                    "config": config, "env": args.env, "seed": seed, "checkpoint": checkpoint,
+                    "steps": model.num_timesteps, "iterations": model.iterations,
+                    "returns": [episode["mean"] for episode in summary["inner_returns"]],
+                    "n_tasks": summary["n_meta_episodes"], "reference": summary.get("reference"),
+                    "hyperparams": {**entry, **overrides},
+                    "steps_per_second": (model.num_timesteps - steps_before) / (time.perf_counter() - began),
+                }  # fmt: skip
+                append_record(args.out, record)
+                print(f"{config} seed {seed}: {model.num_timesteps} steps, returns {record['returns']}", flush=True)
+                if save_dir is not None:
+                    save_dir.mkdir(parents=True, exist_ok=True)
+                    model.save(save_dir / f"{model.num_timesteps}.zip")
+                    model.save_replay_buffer(save_dir / f"{model.num_timesteps}.pkl")
+
+
+def table(args: argparse.Namespace) -> None:
+    records = read_records(args.out)
+    if not records:
+        print(f"no records in {args.out}")
+        return
+    keys = sorted({(r["env"], r["config"], r["checkpoint"]) for r in records})
+    n_episodes = len(records[0]["returns"])
+    header = " | ".join(f"episode {i + 1}" for i in range(n_episodes))
+    print(f"| env | config | steps | seeds | {header} | last episode per seed |")
+    print("|---|---|---|---|" + "---|" * n_episodes + "---|")
+    for env_id, config, checkpoint in keys:
+        runs = sorted((r for r in records if (r["env"], r["config"], r["checkpoint"]) == (env_id, config, checkpoint)),
+                      key=lambda r: r["seed"])  # fmt: skip
+        means = [statistics.mean(r["returns"][i] for r in runs) for i in range(n_episodes)]
+        seeds = ", ".join(f"{r['seed']}: {r['returns'][-1]:.2f}" for r in runs)
+        cells = " | ".join(f"{m:.2f}" for m in means)
+        print(f"| {env_id} | {config} | {checkpoint} | {len(runs)} | {cells} | {seeds} |")
+    reference = next((r["reference"] for r in records if r.get("reference")), None)
+    if reference:
+        print(f"\n{reference[0]} return per episode: {reference[1][0]:.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "table":
+        table(args)
+        return
+    set_threads(args.threads)
+    speed(args) if args.command == "speed" else learning(args)
+
+
+if __name__ == "__main__":
+    main()
