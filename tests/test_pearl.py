@@ -304,3 +304,23 @@ def test_evaluation_reports_each_episode_and_uses_the_posterior_after_exploratio
     np.testing.assert_array_equal(result.inner_returns, again.inner_returns)
     with pytest.raises(ValueError, match="exploration_episodes in"):
         evaluate_pearl(collected, "PointRobotTask-v0", n_episodes=2, exploration_episodes=3)
+
+
+def test_the_primary_network_on_distinct_rows_gives_the_same_outputs_and_gradients():
+    from sb3_hypernet.offpolicy.networks import HyperNetwork
+
+    th.manual_seed(0)
+    plain = HyperNetwork(3, 4, 2, hidden=[8], primary_widths=(16, 32), blocks_per_stage=1)
+    distinct = HyperNetwork(3, 4, 2, hidden=[8], primary_widths=(16, 32), blocks_per_stage=1, distinct_primary=True)
+    distinct.load_state_dict(plain.state_dict())
+    z = th.randn(3, 3).repeat_interleave(5, dim=0)  # 3 tasks x 5 transitions
+    x = th.randn(15, 4)
+    out_plain, out_distinct = plain(z, x), distinct(z, x)
+    assert th.allclose(out_plain, out_distinct, atol=1e-6)
+    out_plain.square().sum().backward()
+    out_distinct.square().sum().backward()
+    for a, b in zip(plain.parameters(), distinct.parameters(), strict=True):
+        assert th.allclose(a.grad, b.grad, atol=1e-5)
+    z.requires_grad_(True)  # a z that needs its gradient takes the plain path
+    distinct(z, x).sum().backward()
+    assert z.grad is not None

@@ -75,9 +75,13 @@ class GeneratedGainLinear(nn.Module):
         """``1 + g(e)``: (batch, out)."""
         return 1.0 + self.gain(e)
 
-    def forward(self, x: th.Tensor, e: th.Tensor) -> th.Tensor:
-        weight = self.weight(e).view(-1, self.in_features, self.out_features)
-        return self.gains(e) * th.bmm(x.unsqueeze(1), weight).squeeze(1) + self.bias(e)
+    def forward(self, x: th.Tensor, e: th.Tensor, rows: th.Tensor | None = None) -> th.Tensor:
+        """The layer on ``x`` (batch, in); ``e`` the embeddings, one per row of ``x`` or, with ``rows``, the distinct
+        ones and the index of each row's."""
+        weight, gains, bias = self.weight(e).view(-1, self.in_features, self.out_features), self.gains(e), self.bias(e)
+        if rows is not None:
+            weight, gains, bias = weight[rows], gains[rows], bias[rows]
+        return gains * th.bmm(x.unsqueeze(1), weight).squeeze(1) + bias
 
 
 class HyperNetwork(nn.Module):
@@ -90,6 +94,9 @@ class HyperNetwork(nn.Module):
     :param primary_widths: stage widths of the primary network
     :param blocks_per_stage: residual blocks per stage
     :param head_init: U(+-a) of the first dynamic layer's heads and of the last's (the layers between use the first)
+    :param distinct_primary: run the primary network and the heads once per distinct row of ``z`` (when ``z`` needs
+        no gradient): the same outputs, far less work when many rows share ``z`` (Hyper-PEARL's actor: one z per
+        task for a whole batch of its transitions)
     """
 
     def __init__(
@@ -101,8 +108,10 @@ class HyperNetwork(nn.Module):
         primary_widths: Sequence[int] = PRIMARY_WIDTHS,
         blocks_per_stage: int = 2,
         head_init: tuple[float, float] = HEAD_INIT,
+        distinct_primary: bool = False,
     ):
         super().__init__()
+        self.distinct_primary = bool(distinct_primary)
         self.primary = PrimaryNetwork(primary_features, primary_widths, blocks_per_stage)
         sizes = [dynamic_features, *hidden, out_features]
         n_layers = len(sizes) - 1
@@ -114,12 +123,16 @@ class HyperNetwork(nn.Module):
         )
 
     def forward(self, z: th.Tensor, x: th.Tensor) -> th.Tensor:
+        if self.distinct_primary and not (z.requires_grad and th.is_grad_enabled()) and len(z) > 1:
+            distinct, rows = th.unique(z, dim=0, return_inverse=True)
+            return self.base_network(x, self.primary(distinct), rows)
         return self.base_network(x, self.primary(z))
 
-    def base_network(self, x: th.Tensor, embedding: th.Tensor) -> th.Tensor:
-        """The base (dynamic) network on ``x`` with the layers generated from the primary ``embedding``."""
+    def base_network(self, x: th.Tensor, embedding: th.Tensor, rows: th.Tensor | None = None) -> th.Tensor:
+        """The base (dynamic) network on ``x`` with the layers generated from the primary ``embedding`` (with
+        ``rows``: the distinct embeddings and each row's index into them)."""
         for i, layer in enumerate(self.layers):
-            x = layer(x, embedding)
+            x = layer(x, embedding, rows)
             if i < len(self.layers) - 1:
                 x = th.relu(x)
         return x

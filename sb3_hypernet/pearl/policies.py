@@ -73,8 +73,9 @@ class HyperPEARLActor(SACActor):
         if not context_dim:
             raise ValueError("HyperPEARLActor needs a features extractor with a context (ContextFeaturesExtractor)")
         action_dim = get_action_dim(self.action_space)
+        # z is shared by all transitions of a task (and detached): the primary network runs once per distinct z.
         network = HyperNetwork(context_dim, self.features_dim - context_dim, 2 * action_dim, hidden=self.net_arch,
-                               **(hyper_kwargs or {}))  # fmt: skip
+                               distinct_primary=True, **(hyper_kwargs or {}))  # fmt: skip
         last = network.layers[-1]
         with th.no_grad():  # the log-std half of the last generated layer
             weight = last.weight.weight.view(last.in_features, last.out_features, -1)
