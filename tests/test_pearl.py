@@ -55,8 +55,8 @@ def test_the_product_of_gaussians_matches_a_hand_computation():
 
 
 def test_the_kl_to_the_prior_matches_a_hand_computation():
-    mean, variance = th.tensor([1.0, -2.0]), th.tensor([2.0, 0.5])
-    expected = 0.5 * ((2.0 + 1.0 - 1.0 - math.log(2.0)) + (0.5 + 4.0 - 1.0 - math.log(0.5)))
+    mean, variance = th.tensor([1.0, -2.0]), th.tensor([2.0, 0.25])
+    expected = 0.5 * ((2.0 + 1.0 - 1.0 - math.log(2.0)) + (0.25 + 4.0 - 1.0 - math.log(0.25)))
     assert float(kl_to_standard_normal(mean, variance)) == pytest.approx(expected)
     assert float(kl_to_standard_normal(th.zeros(3), th.ones(3))) == 0.0
     reference = th.distributions.kl_divergence(
