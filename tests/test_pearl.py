@@ -324,3 +324,38 @@ def test_the_primary_network_on_distinct_rows_gives_the_same_outputs_and_gradien
     z.requires_grad_(True)  # a z that needs its gradient takes the plain path
     distinct(z, x).sum().backward()
     assert z.grad is not None
+
+
+def test_a_users_own_task_env_object_and_the_progress_bar(capsys):
+    from envs.point_robot import PointRobot
+
+    env = gym.wrappers.TimeLimit(PointRobot(dense=True), 20)  # an env object, not a registered id
+    model = make(env=env, n_train_tasks=2, meta_batch_size=2, initial_steps=20, tasks_per_iteration=1)
+    model.learn(60, progress_bar=True)
+    assert model.num_timesteps >= 60
+
+
+def test_rl_zoo3_trains_pearl_and_the_evaluator_runs_its_protocol(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from sb3_hypernet import evaluate, train
+
+    small = "dict(net_arch=[16], encoder_net_arch=[16])"
+    argv = [
+        "train", "--algo", "pearl", "--env", "PointRobotTask-v0", "--gym-packages", "envs", "--conf-file", "pearl",
+        "-n", "200", "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "-params", "n_train_tasks:3",
+        "n_test_tasks:2", "initial_steps:40", "gradient_steps:2", "batch_size:16", "context_batch_size:8",
+        "meta_batch_size:2", f"policy_kwargs:{small}",
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    train.main()
+    path = tmp_path / "pearl" / "PointRobotTask-v0_1" / "PointRobotTask-v0.zip"
+    assert PEARL.load(path).n_train_tasks == 3
+    capsys.readouterr()
+    evaluate.main(["--model", str(path), "--env", "PointRobotTask-v0", "--json", "--episodes", "2"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["protocol"] == "pearl" and result["tasks"] == "test" and result["n_meta_episodes"] == 2
+    assert len(result["inner_returns"]) == 2 and result["reference"]["label"] == "Oracle"
+    with pytest.raises(SystemExit, match="PointRobot-v0 is a meta-episode env"):
+        evaluate.main(["--model", str(path), "--env", "PointRobot-v0"])
