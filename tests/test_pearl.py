@@ -359,3 +359,24 @@ def test_rl_zoo3_trains_pearl_and_the_evaluator_runs_its_protocol(tmp_path, monk
     assert len(result["inner_returns"]) == 2 and result["reference"]["label"] == "Oracle"
     with pytest.raises(SystemExit, match="PointRobot-v0 is a meta-episode env"):
         evaluate.main(["--model", str(path), "--env", "PointRobot-v0"])
+
+
+PEARL_ENVS = ["CheetahVelTask-v0", "AntVelTask-v0", "CheetahDirTask-v0", "AntDirFwdBackTask-v0",
+              "CheetahVelMediumTask-v0", "PointRobotTask-v0", "PointRobotDenseTask-v0"]  # fmt: skip
+
+
+@pytest.mark.parametrize("config", ["pearl", "hyper_pearl"])
+def test_the_zoo_entries_are_the_references_and_build(config):
+    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+
+    entries = {env_id: load_hyperparams(config, env_id, "pearl") for env_id in PEARL_ENVS}
+    velocity = entries["CheetahVelTask-v0"]
+    assert (velocity["n_train_tasks"], velocity["n_test_tasks"], velocity["meta_batch_size"]) == (100, 30, 16)
+    assert (velocity["prior_steps"], velocity["extra_posterior_steps"], velocity["gradient_steps"]) == (400, 600, 2000)
+    assert (velocity["reward_scale"], velocity["kl_weight"], velocity["context_batch_size"]) == (5.0, 0.1, 100)
+    assert velocity["learning_rate"] == (1e-4 if config == "hyper_pearl" else 3e-4)
+    assert velocity["policy"] == ("HyperPolicy" if config == "hyper_pearl" else "MlpPolicy")
+    assert entries["CheetahDirTask-v0"]["train_tasks"] == [1.0, -1.0]
+    assert entries["AntDirFwdBackTask-v0"]["train_tasks"] == [0.0, pytest.approx(math.pi)]
+    model, _ = build_model(config, "PointRobotTask-v0", algo="pearl", seed=0)
+    assert (model.n_train_tasks, len(model.test_tasks), model.reward_scale, model.gamma) == (80, 20, 100.0, 0.9)

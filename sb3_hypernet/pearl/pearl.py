@@ -189,10 +189,8 @@ class PEARL(SAC):
         self.meta_batch_size, self.context_batch_size = int(meta_batch_size), int(context_batch_size)
         self.initial_steps, self.tasks_per_iteration = int(initial_steps), int(tasks_per_iteration)
         self.prior_steps, self.posterior_steps = int(prior_steps), int(posterior_steps)
-        self.extra_posterior_steps, self.posterior_update_interval = (
-            int(extra_posterior_steps),
-            int(posterior_update_interval),
-        )
+        self.extra_posterior_steps = int(extra_posterior_steps)
+        self.posterior_update_interval = int(posterior_update_interval)
         self.encoder_buffer_size = encoder_buffer_size
         self.policy_mean_reg, self.policy_std_reg = float(policy_mean_reg), float(policy_std_reg)
         # Saved with the model, so that the evaluator loads it as what it is.
@@ -230,8 +228,9 @@ class PEARL(SAC):
         finally:
             self.observation_space = env_space
         self._rng = np.random.default_rng(self.seed)
-        if self.env is not None and not self.train_tasks:
+        if self.env is not None:
             check_task_env(self.env)
+        if self.env is not None and not self.train_tasks:
             seed = self.task_seed if self.task_seed is not None else (self.seed or 0)
             self.train_tasks, self.test_tasks = draw_task_split(self.env, self.n_train_tasks, self.n_test_tasks, seed)
 
