@@ -22,7 +22,8 @@ class PointRobot(gym.Env, TaskDistribution):
     ``goal_radius`` of the goal, so the agent must explore the half circle and remember where the reward was.
 
     ## Action Space
-    ``Box(-max_step, max_step, (2,), float32)``: the displacement (dx, dy); actions outside are clipped.
+    ``Box(-1, 1, (2,), float32)``: the displacement (dx, dy) in units of ``max_step`` (PEARL's actions of
+    [-0.1, 0.1] through its action normalisation); actions outside are clipped.
 
     ## Observation Space
     ``Box(-inf, inf, (2,), float32)``: the point's (x, y).
@@ -65,7 +66,7 @@ class PointRobot(gym.Env, TaskDistribution):
         self.max_step = float(max_step)
         self.render_mode = render_mode
         self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        self.action_space = spaces.Box(-self.max_step, self.max_step, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task_space = spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 1.0], np.float32))
         self._goal: np.ndarray | None = None
         self._angle = 0.0
@@ -106,7 +107,7 @@ class PointRobot(gym.Env, TaskDistribution):
         """The return of moving straight to the known goal at full speed for ``horizon`` steps."""
         position, total = np.zeros(2), 0.0
         for _ in range(horizon):
-            position = position + np.clip(self._goal - position, -self.max_step, self.max_step)
+            position = position + self.max_step * np.clip((self._goal - position) / self.max_step, -1.0, 1.0)
             total += self.reward(position)
         return total
 
@@ -136,7 +137,7 @@ class PointRobot(gym.Env, TaskDistribution):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != (2,) or not np.all(np.isfinite(action)):
             raise ValueError(f"PointRobot action must be 2 finite numbers (dx, dy), got {action!r}")
-        self._position = self._position + np.clip(action, -self.max_step, self.max_step)
+        self._position = self._position + self.max_step * np.clip(action, -1.0, 1.0)
         reward = self.reward(self._position)
         info = {"success": float(np.linalg.norm(self._position - self._goal) <= self.goal_radius)}
         return self._position.astype(np.float32), reward, False, False, info

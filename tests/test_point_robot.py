@@ -17,16 +17,16 @@ from envs.point_robot import PointRobot
 def test_steps_are_clipped_and_rewards_follow_the_distance():
     env = PointRobot(dense=True, task=math.pi / 2)  # goal (0, 1)
     env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step([0.5, 0.5])  # clipped to (0.1, 0.1)
+    obs, reward, terminated, truncated, info = env.step([5.0, 1.0])  # clipped to (1, 1): a move of (0.1, 0.1)
     np.testing.assert_allclose(obs, [0.1, 0.1], atol=1e-7)
     assert reward == pytest.approx(-math.hypot(0.1, 0.9))
     assert not (terminated or truncated) and info["success"] == 0.0
     sparse = PointRobot(task=math.pi / 2)
     sparse.reset()
     for _ in range(8):
-        _, reward, *_ = sparse.step([0.0, 0.1])
+        _, reward, *_ = sparse.step([0.0, 1.0])
         assert reward == 0.0  # at most (0, 0.8): not yet within 0.2 of the goal
-    _, reward, _, _, info = sparse.step([0.0, 0.1])  # at (0, 0.9): 0.1 from the goal
+    _, reward, _, _, info = sparse.step([0.0, 1.0])  # at (0, 0.9): 0.1 from the goal
     assert reward == pytest.approx(0.9) and info["success"] == 1.0
 
 

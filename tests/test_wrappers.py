@@ -623,7 +623,11 @@ def _uses_images(env_id: str) -> bool:
     _params(
         REGISTERED_META_IDS + REGISTERED_RAW_IDS,
         (_is_meta, CHECKS_THE_WRAPPER),
-        (lambda env_id: _is_meta(env_id) or _uses_mujoco(env_id), UNBOUNDED_OBSERVATIONS),
+        # The point robot's position is unbounded as the plane is.
+        (
+            lambda env_id: _is_meta(env_id) or _uses_mujoco(env_id) or "point_robot" in _task_entry_point(env_id),
+            UNBOUNDED_OBSERVATIONS,
+        ),
     ),
 )
 @pytest.mark.filterwarnings("error")  # the per-id ignores above take precedence over this
