@@ -29,6 +29,10 @@ register(id="PointRobotDenseTask-v0", entry_point="envs.point_robot:PointRobot",
          kwargs={"dense": True})  # fmt: skip
 register(id="PointRobot-v0", entry_point=_META, kwargs={"task_env_id": "PointRobotTask-v0", "n_episodes": 3})
 register(id="PointRobotDense-v0", entry_point=_META, kwargs={"task_env_id": "PointRobotDenseTask-v0", "n_episodes": 3})
+# MAML's 2-D navigation (Finn et al. 2017): goals in [-0.5, 0.5]^2, dense cost, 100-step episodes; 2 episodes per
+# meta-episode (before and after adaptation).
+register(id="Navigation2DTask-v0", entry_point="envs.point_robot:Navigation2D", max_episode_steps=100)
+register(id="Navigation2D-v0", entry_point=_META, kwargs={"task_env_id": "Navigation2DTask-v0", "n_episodes": 2})
 
 # MC-LS, the MineCraft long-short memory maze, and its variants (NeurIPS 2023 section 4.3): at most 200 steps per
 # episode, 2 episodes per meta-episode with the same signal.

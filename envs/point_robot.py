@@ -154,3 +154,87 @@ class PointRobot(gym.Env, TaskDistribution):
                 image[max(row - size, 0) : row + size + 1, max(col - size, 0) : col + size + 1] = colour
             return image
         return None
+
+
+class Navigation2D(gym.Env, TaskDistribution):
+    """MAML's 2-D navigation (Finn et al. 2017, section 5.3): move a point to a goal drawn uniformly from the square
+    [-0.5, 0.5]^2, with the distance to the goal as a dense cost; the goal is the task.
+
+    ## Action Space
+    ``Box(-1, 1, (2,), float32)``: the displacement in units of ``max_step`` (0.1, MAML's action bound); clipped.
+
+    ## Observation Space
+    ``Box(-inf, inf, (2,), float32)``: the point's (x, y).
+
+    ## Rewards
+    Minus the distance to the goal after the step.
+
+    ## Starting State
+    (0, 0).
+
+    ## Episode End
+    Terminates within 0.01 of the goal in both coordinates (as MAML's); registered with a 100-step time limit.
+
+    ## Arguments
+    ``max_step`` (0.1), ``task`` (a fixed goal (x, y); default: sampled at the first reset).
+
+    ## Task
+    The goal; ``task_descriptor()`` is its (x, y).
+
+    ## Version History
+    v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 10}
+
+    def __init__(self, max_step: float = 0.1, task: Any = None, render_mode: str | None = None):
+        if not max_step > 0:
+            raise ValueError(f"max_step must be positive, got {max_step}")
+        self.max_step = float(max_step)
+        self.render_mode = render_mode
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.task_space = spaces.Box(-0.5, 0.5, (2,), np.float32)
+        self._goal: np.ndarray | None = None
+        self._position = np.zeros(2, np.float64)
+        if task is not None:
+            self.set_task(task)
+
+    def sample_task(self, rng: np.random.Generator) -> np.ndarray:
+        """A goal drawn uniformly from [-0.5, 0.5]^2."""
+        return rng.uniform(-0.5, 0.5, size=2)
+
+    def set_task(self, task: Any) -> None:
+        """Set the goal (x, y), inside [-0.5, 0.5]^2."""
+        goal = np.asarray(task, dtype=np.float64).reshape(-1)
+        if goal.shape != (2,) or np.abs(goal).max() > 0.5:
+            raise ValueError(f"Navigation2D task must be a goal (x, y) in [-0.5, 0.5]^2, got {task!r}")
+        self._goal = goal
+
+    def task_descriptor(self) -> np.ndarray:
+        """The goal's (x, y)."""
+        return self._goal.astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if self._goal is None:
+            self.set_task(self.sample_task(self.np_random))
+        self._position = np.zeros(2, np.float64)
+        return self._position.astype(np.float32), {}
+
+    def step(self, action: Any):
+        if self._goal is None:
+            raise RuntimeError("Navigation2D: call reset() before step()")
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (2,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"Navigation2D action must be 2 finite numbers (dx, dy), got {action!r}")
+        self._position = self._position + self.max_step * np.clip(action, -1.0, 1.0)
+        offset = self._position - self._goal
+        terminated = bool(np.all(np.abs(offset) < 0.01))
+        return self._position.astype(np.float32), -float(np.linalg.norm(offset)), terminated, False, {}
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return f"point ({self._position[0]:+.3f}, {self._position[1]:+.3f}), goal ({self._goal[0]:+.3f}, " \
+                   f"{self._goal[1]:+.3f})"  # fmt: skip
+        return None

@@ -75,3 +75,21 @@ def test_registered_ids_and_the_env_checker():
     image = gym.make("PointRobotTask-v0", render_mode="rgb_array")
     image.reset(seed=0)
     assert image.render().shape == (64, 64, 3)
+
+
+def test_mamls_navigation_terminates_at_the_goal_with_the_distance_as_cost():
+    from envs.point_robot import Navigation2D
+
+    env = Navigation2D(task=[0.2, -0.1])
+    env.reset(seed=0)
+    _, reward, terminated, _, _ = env.step([1.0, -1.0])  # to (0.1, -0.1)
+    assert reward == pytest.approx(-0.1) and not terminated
+    _, reward, terminated, _, _ = env.step([1.0, 0.0])  # to (0.2, -0.1): the goal
+    assert reward == pytest.approx(0.0, abs=1e-9) and terminated
+    rng = np.random.default_rng(0)
+    goals = np.array([env.sample_task(rng) for _ in range(500)])
+    assert np.abs(goals).max() <= 0.5 and goals.min() < -0.4 and goals.max() > 0.4
+    with pytest.raises(ValueError, match=r"goal \(x, y\) in \[-0.5, 0.5\]\^2"):
+        env.set_task([0.7, 0.0])
+    assert gym.make("Navigation2DTask-v0").spec.max_episode_steps == 100
+    check_env(gym.make("Navigation2DTask-v0").unwrapped, skip_render_check=True)
