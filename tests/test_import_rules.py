@@ -1,7 +1,7 @@
 """The package's import rules, read from the source (every import statement, those inside functions included):
 
 - ``common/`` imports nothing else of the package;
-- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``) imports only
+- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``, ``maml``) imports only
   ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL recomposes the ICML 2021
   SAC building blocks of ``offpolicy``);
 - the library (``common/``, the method folders, ``experiments/``) never imports ``envs`` or the command lines;
@@ -20,7 +20,7 @@ from sb3_hypernet._moved import MOVED_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sb3_hypernet"
-METHOD_FOLDERS = ("meta_ppo", "rnn", "task_inference", "varibad", "offpolicy", "pearl")
+METHOD_FOLDERS = ("meta_ppo", "rnn", "task_inference", "varibad", "offpolicy", "pearl", "maml")
 #: Method folders built on another's components.
 BUILT_FROM = {"pearl": ("offpolicy",)}
 COMMAND_LINES = ("train", "enjoy", "evaluate", "optimize", "sweep", "plot", "cli")

@@ -1,0 +1,174 @@
+"""MAML's building blocks: the functional inner step against a hand-computed SGD step, the second-order
+meta-gradient against finite differences and against first-order MAML's (which drops exactly the Hessian term), and
+the linear feature baseline."""
+
+from __future__ import annotations
+
+import pytest
+import torch as th
+from torch import nn
+
+from sb3_hypernet.maml.adaptation import forward_with, inner_step, parameters_of
+from sb3_hypernet.maml.baseline import LinearFeatureBaseline
+
+
+def tiny_problem():
+    """A 2-layer tanh network and two quadratic losses (train and validation) on fixed data, in float64."""
+    th.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    x_train, y_train = th.randn(6, 3, dtype=th.float64), th.randn(6, 2, dtype=th.float64)
+    x_valid, y_valid = th.randn(5, 3, dtype=th.float64), th.randn(5, 2, dtype=th.float64)
+
+    def train_loss(params):
+        return (forward_with(net, params, x_train) - y_train).pow(2).mean()
+
+    def valid_loss(params):
+        return (forward_with(net, params, x_valid) - y_valid).pow(2).mean()
+
+    return net, train_loss, valid_loss
+
+
+def test_the_inner_step_is_an_sgd_step_on_every_parameter():
+    net, train_loss, _ = tiny_problem()
+    params = parameters_of(net)
+    adapted = inner_step(train_loss(params), params, step_size=0.1)
+    grads = th.autograd.grad(train_loss(params), list(params.values()))
+    for (name, value), grad in zip(params.items(), grads, strict=True):
+        assert th.allclose(adapted[name], value - 0.1 * grad), name
+    per_parameter = {name: (0.5 if name.startswith("0.") else 0.0) for name in params}
+    adapted = inner_step(train_loss(params), params, step_size=per_parameter)
+    assert th.equal(adapted["2.weight"], params["2.weight"]) and not th.equal(adapted["0.weight"], params["0.weight"])
+
+
+def meta_objective(net, train_loss, valid_loss, flat: th.Tensor, alpha: float, first_order: bool = False):
+    """L_valid(theta - alpha grad L_train(theta)) as a function of the flat initial parameters."""
+    shapes = [p.shape for p in net.parameters()]
+    names = [name for name, _ in net.named_parameters()]
+    chunks = th.split(flat, [s.numel() for s in shapes])
+    params = {name: chunk.reshape(shape) for name, chunk, shape in zip(names, chunks, shapes, strict=True)}
+    return valid_loss(inner_step(train_loss(params), params, alpha, first_order=first_order))
+
+
+def test_the_second_order_meta_gradient_matches_finite_differences():
+    net, train_loss, valid_loss = tiny_problem()
+    theta = th.cat([p.detach().flatten() for p in net.parameters()]).requires_grad_(True)
+    alpha = 0.3
+    (gradient,) = th.autograd.grad(meta_objective(net, train_loss, valid_loss, theta, alpha), theta)
+    eps = 1e-6
+    numeric = th.zeros_like(theta)
+    with th.enable_grad():
+        for i in range(len(theta)):
+            step = th.zeros_like(theta)
+            step[i] = eps
+            plus = meta_objective(net, train_loss, valid_loss, (theta + step).detach().requires_grad_(True), alpha)
+            minus = meta_objective(net, train_loss, valid_loss, (theta - step).detach().requires_grad_(True), alpha)
+            numeric[i] = (plus - minus).item() / (2 * eps)
+    assert th.allclose(gradient, numeric, atol=1e-7, rtol=1e-5)
+
+
+def test_first_order_maml_drops_exactly_the_hessian_term():
+    net, train_loss, valid_loss = tiny_problem()
+    theta = th.cat([p.detach().flatten() for p in net.parameters()]).requires_grad_(True)
+    alpha = 0.3
+    (second,) = th.autograd.grad(meta_objective(net, train_loss, valid_loss, theta, alpha), theta)
+    (first,) = th.autograd.grad(meta_objective(net, train_loss, valid_loss, theta, alpha, first_order=True), theta)
+
+    def flat_train(flat):
+        names = [name for name, _ in net.named_parameters()]
+        chunks = th.split(flat, [p.numel() for p in net.parameters()])
+        return train_loss({n: c.reshape(p.shape) for n, c, p in zip(names, chunks, net.parameters(), strict=True)})
+
+    def flat_valid(flat):
+        names = [name for name, _ in net.named_parameters()]
+        chunks = th.split(flat, [p.numel() for p in net.parameters()])
+        return valid_loss({n: c.reshape(p.shape) for n, c, p in zip(names, chunks, net.parameters(), strict=True)})
+
+    (train_grad,) = th.autograd.grad(flat_train(theta), theta)
+    adapted = (theta - alpha * train_grad).detach().requires_grad_(True)
+    (valid_grad,) = th.autograd.grad(flat_valid(adapted), adapted)
+    hessian = th.autograd.functional.hessian(flat_train, theta.detach())
+    assert th.allclose(first, valid_grad, atol=1e-12)  # first order: the gradient at the adapted parameters
+    assert th.allclose(second - first, -alpha * hessian @ valid_grad, atol=1e-10)  # the Hessian term, exactly
+
+
+def test_the_linear_baseline_fits_returns_that_its_features_explain():
+    th.manual_seed(0)
+    steps, episodes, obs_dim = 30, 4, 2
+    observations = th.randn(steps, episodes, obs_dim)
+    mask = th.ones(steps, episodes)
+    mask[20:, 0] = 0.0  # a shorter episode
+    baseline = LinearFeatureBaseline(obs_dim)
+    weights = th.randn(baseline.feature_dim)
+    returns = baseline.features(observations, mask) @ weights
+    baseline.fit(observations, returns, mask)
+    assert th.allclose(baseline.predict(observations, mask), returns, atol=1e-3)
+    features = baseline.features(observations, mask)
+    assert th.equal(features[20:, 0], th.zeros_like(features[20:, 0]))  # nothing on steps that do not exist
+    assert features[4, 1, -4].item() == pytest.approx(5 / 100)  # the 1-based time step / 100
+    unfitted = LinearFeatureBaseline(obs_dim)
+    assert th.equal(unfitted.predict(observations, mask), th.zeros(steps, episodes))
+
+
+def test_the_baseline_survives_singular_features_and_rejects_bad_sizes():
+    baseline = LinearFeatureBaseline(1)
+    observations = th.zeros(5, 2, 1)  # state features all zero: X^T X singular without the ridge term
+    baseline.fit(observations, th.ones(5, 2), th.ones(5, 2))
+    assert th.isfinite(baseline.weight).all()
+    with pytest.raises(ValueError, match="obs_dim must be >= 1"):
+        LinearFeatureBaseline(0)
+
+
+def test_the_trpo_step_backtracks_until_the_loss_improves_inside_the_kl_bound():
+    from sb3_hypernet.maml.trpo import trpo_step
+
+    theta = nn.Parameter(th.zeros(1, dtype=th.float64))
+
+    def surrogate():
+        # KL 0.5 d^2 (Hessian 1) and a loss that the full step (d = 1) overshoots: -d + 2 d^2.
+        d = theta.sum()
+        return -d + 2 * d**2, 0.5 * d**2
+
+    info = trpo_step([theta], surrogate, max_kl=0.5, line_search_steps=20, backtrack_ratio=0.8)
+    # Full step d = 1 (the trust region of KL 0.5); d = 0.8, 0.64, 0.512 still raise the loss; 0.8^4 lowers it.
+    assert info.accepted and info.line_search_steps == 5
+    assert info.step_fraction == pytest.approx(0.8**4)
+    assert theta.item() == pytest.approx(0.8**4, rel=1e-3)
+    assert info.kl < 0.5 and info.loss_after < info.loss_before
+
+
+def test_the_trpo_step_stays_in_the_trust_region_of_a_gaussian_policy():
+    from sb3_hypernet.maml.trpo import trpo_step
+
+    th.manual_seed(0)
+    features, advantages = th.randn(200, 4), th.randn(200)
+    policy = nn.Linear(4, 1)
+    actions = policy(features).detach().squeeze(-1) + th.randn(200)
+    old_mean = policy(features).detach().squeeze(-1)
+
+    def log_prob(mean):
+        return -0.5 * (actions - mean) ** 2
+
+    def surrogate():
+        mean = policy(features).squeeze(-1)
+        ratio = th.exp(log_prob(mean) - log_prob(old_mean))
+        return -(ratio * advantages).mean(), 0.5 * ((mean - old_mean) ** 2).mean()  # KL of unit-variance Gaussians
+
+    before = [p.detach().clone() for p in policy.parameters()]
+    info = trpo_step(list(policy.parameters()), surrogate, max_kl=1e-2)
+    assert info.accepted and info.loss_after < info.loss_before
+    kl = 0.5 * ((policy(features).detach().squeeze(-1) - old_mean) ** 2).mean()
+    assert kl.item() < 1e-2 and kl.item() == pytest.approx(info.kl)
+    assert any(not th.equal(a, b) for a, b in zip(before, policy.parameters(), strict=True))
+
+
+def test_a_trpo_step_that_cannot_improve_leaves_the_parameters_alone():
+    from sb3_hypernet.maml.trpo import trpo_step
+
+    theta = nn.Parameter(th.tensor([1.0], dtype=th.float64))
+
+    def surrogate():  # the gradient says "go up", but every step along it raises the loss above the start
+        d = theta.sum() - 1.0
+        return -d + 100 * d**2 + 10 * d.abs() ** 0.5, 0.5 * d**2
+
+    info = trpo_step([theta], surrogate, max_kl=0.5, line_search_steps=5)
+    assert not info.accepted and info.step_fraction == 0.0 and theta.item() == 1.0
