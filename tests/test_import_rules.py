@@ -1,9 +1,9 @@
 """The package's import rules, read from the source (every import statement, those inside functions included):
 
 - ``common/`` imports nothing else of the package;
-- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``, ``maml``) imports only
-  ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL recomposes the ICML 2021
-  SAC building blocks of ``offpolicy``);
+- a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``, ``maml``)
+  imports only ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL recomposes
+  the ICML 2021 SAC building blocks of ``offpolicy``);
 - the library (``common/``, the method folders, ``experiments/``) never imports ``envs`` or the command lines;
 - ``envs`` takes only the task interface and the array VecEnv base from the library;
 - nothing in the repository imports a module path of before the move (kept only for saved models and users).
