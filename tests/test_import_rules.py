@@ -2,8 +2,8 @@
 
 - ``common/`` imports nothing else of the package;
 - a method folder (``meta_ppo``, ``rnn``, ``task_inference``, ``varibad``, ``offpolicy``, ``pearl``, ``maml``)
-  imports only ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL recomposes
-  the ICML 2021 SAC building blocks of ``offpolicy``);
+  imports only ``common/``, itself and the folders it is built from (:data:`BUILT_FROM`: Hyper-PEARL and
+  Hyper-MAML recompose the ICML 2021 hypernetworks of ``offpolicy``);
 - the library (``common/``, the method folders, ``experiments/``) never imports ``envs`` or the command lines;
 - ``envs`` takes only the task interface and the array VecEnv base from the library;
 - nothing in the repository imports a module path of before the move (kept only for saved models and users).
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sb3_hypernet"
 METHOD_FOLDERS = ("meta_ppo", "rnn", "task_inference", "varibad", "offpolicy", "pearl", "maml")
 #: Method folders built on another's components.
-BUILT_FROM = {"pearl": ("offpolicy",)}
+BUILT_FROM = {"pearl": ("offpolicy",), "maml": ("offpolicy",)}
 COMMAND_LINES = ("train", "enjoy", "evaluate", "optimize", "sweep", "plot", "cli")
 ENVS_MAY_IMPORT = ("sb3_hypernet.common.task", "sb3_hypernet.common.array_vec_env")
 

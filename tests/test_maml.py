@@ -4,6 +4,8 @@ the linear feature baseline."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch as th
 from torch import nn
@@ -172,3 +174,25 @@ def test_a_trpo_step_that_cannot_improve_leaves_the_parameters_alone():
 
     info = trpo_step([theta], surrogate, max_kl=0.5, line_search_steps=5)
     assert not info.accepted and info.step_fraction == 0.0 and theta.item() == 1.0
+
+
+@pytest.mark.parametrize("policy_name", ["MAMLPolicy", "ContextMAMLPolicy", "HyperMAMLPolicy"])
+def test_the_policies_read_the_context_as_their_kind_does_and_run_functionally(policy_name):
+    import gymnasium as gym
+
+    from sb3_hypernet.maml import policies
+
+    space = policies.context_observation_space(gym.spaces.Box(-1, 1, (3,)), 2)
+    kwargs = {"primary_widths": (16, 32), "blocks_per_stage": 1, "net_arch": (8,)} if "Hyper" in policy_name else {}
+    policy = getattr(policies, policy_name)(space, gym.spaces.Box(-1, 1, (2,)), **kwargs)
+    obs = {"obs": th.randn(6, 3), "context": th.rand(6, 2)}
+    distribution = policy(obs)
+    assert distribution.mean.shape == (6, 2) and th.allclose(distribution.stddev, th.ones(6, 2))
+    other = {"obs": obs["obs"], "context": th.rand(6, 2)}
+    assert th.equal(policy(other).mean, distribution.mean) != policy.uses_context
+    params = {name: value + 0.01 for name, value in parameters_of(policy).items()}
+    shifted = forward_with(policy, params, obs)
+    assert not th.allclose(shifted.mean, distribution.mean)
+    assert th.allclose(shifted.stddev, th.full((6, 2), math.exp(0.01)))
+    with pytest.raises(ValueError, match="takes the observation space"):
+        getattr(policies, policy_name)(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)))

@@ -137,7 +137,7 @@ def test_a_task_env_with_a_test_range_gives_its_test_tasks_from_it():
 
 
 def test_an_env_without_the_task_interface_is_refused():
-    with pytest.raises(TypeError, match=r"PEARL needs a task env .* lacks sample_task, set_task, task_descriptor"):
+    with pytest.raises(TypeError, match=r"needs a task env .* lacks sample_task, set_task, task_descriptor"):
         PEARL("MlpPolicy", "Pendulum-v1", policy_kwargs=SMALL)
     with pytest.raises(ValueError, match="n_train_tasks must be an integer >= 1, got 0"):
         make(n_train_tasks=0)

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
 
 #: Keys of the meta-episode observation, in the order policies read them.
 META_OBS_KEYS = ("obs", "prev_action", "prev_reward", "episode_done")
@@ -62,3 +65,37 @@ def check_task_distribution(env: gym.Env) -> TaskDistribution:
             "task_descriptor() and a task_space attribute) on the environment."
         )
     return base  # type: ignore[return-value]
+
+
+def draw_task_split(env: VecEnv, n_train: int, n_test: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """Train and test tasks drawn from the task env behind ``env`` with a seeded generator, as PEARL draws its
+    ``n_tasks`` tasks once and keeps the first ``n_train`` for training, the rest for testing.
+
+    Each task gets its own child stream of ``np.random.SeedSequence(seed)``, so the split is the same for any VecEnv
+    (a copy of the generator in a subprocess draws the same numbers). A task env with a ``"test"`` entry in its
+    ``splits`` (Cheetah-Vel-Medium) draws the test tasks from that range. ``n_test=0``: test on the train tasks (the
+    reference's protocol for the two-task Fwd-Back families).
+    """
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_train + n_test)]
+    train = [env.env_method("sample_task", rng, indices=[0])[0] for rng in streams[:n_train]]
+    has_test_split = env.has_attr("splits") and "test" in env.get_attr("splits", indices=[0])[0]
+    if has_test_split:
+        split = env.get_attr("split", indices=[0])[0]
+        env.env_method("set_wrapper_attr", "split", "test", indices=[0])
+    try:
+        test = [env.env_method("sample_task", rng, indices=[0])[0] for rng in streams[n_train:]]
+    finally:
+        if has_test_split:
+            env.env_method("set_wrapper_attr", "split", split, indices=[0])
+    return train, test
+
+
+def check_task_env(env: VecEnv) -> None:
+    """``TypeError`` naming what is missing if the env behind ``env`` lacks the task-distribution interface."""
+    missing = [name for name in (*TASK_METHODS, "task_space") if not env.has_attr(name)]
+    if missing:
+        raise TypeError(
+            f"this algorithm needs a task env (sb3_hypernet.TaskDistribution: sample_task(rng), set_task(task), "
+            f"task_descriptor() and task_space), such as the <Name>Task-v0 ids of envs; this env lacks "
+            f"{', '.join(missing)}"
+        )

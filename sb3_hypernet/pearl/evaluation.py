@@ -12,7 +12,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_hypernet.common.evaluation import MetaEvaluation
-from sb3_hypernet.pearl.pearl import PEARL, check_task_env
+from sb3_hypernet.common.task import check_task_env
+from sb3_hypernet.pearl.pearl import PEARL
 
 
 def evaluate_pearl(

@@ -18,37 +18,13 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
-from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_hypernet.common.task import TASK_METHODS
+from sb3_hypernet.common.task import check_task_env, draw_task_split
 from sb3_hypernet.pearl.buffers import TaskReplayBuffer, context_of
 from sb3_hypernet.pearl.encoder import kl_to_standard_normal
 from sb3_hypernet.pearl.policies import LATENT_KEY, OBS_KEY, HyperPEARLPolicy, PEARLPolicy, latent_observation_space
 
 #: Tensor shapes: T tasks of a meta-batch, B transitions per task, L = latent_dim.
-
-
-def draw_task_split(env: VecEnv, n_train: int, n_test: int, seed: int) -> tuple[list[Any], list[Any]]:
-    """Train and test tasks drawn from the task env behind ``env`` with a seeded generator, as PEARL draws its
-    ``n_tasks`` tasks once and keeps the first ``n_train`` for training, the rest for testing.
-
-    Each task gets its own child stream of ``np.random.SeedSequence(seed)``, so the split is the same for any VecEnv
-    (a copy of the generator in a subprocess draws the same numbers). A task env with a ``"test"`` entry in its
-    ``splits`` (Cheetah-Vel-Medium) draws the test tasks from that range. ``n_test=0``: test on the train tasks (the
-    reference's protocol for the two-task Fwd-Back families).
-    """
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_train + n_test)]
-    train = [env.env_method("sample_task", rng, indices=[0])[0] for rng in streams[:n_train]]
-    has_test_split = env.has_attr("splits") and "test" in env.get_attr("splits", indices=[0])[0]
-    if has_test_split:
-        split = env.get_attr("split", indices=[0])[0]
-        env.env_method("set_wrapper_attr", "split", "test", indices=[0])
-    try:
-        test = [env.env_method("sample_task", rng, indices=[0])[0] for rng in streams[n_train:]]
-    finally:
-        if has_test_split:
-            env.env_method("set_wrapper_attr", "split", split, indices=[0])
-    return train, test
 
 
 class PEARL(SAC):
@@ -499,14 +475,3 @@ class PEARL(SAC):
         batch = {name: th.as_tensor(np.stack([np.asarray(t[name], np.float32).reshape(-1) for t in transitions]))
                  for name in ("observations", "actions", "rewards", "next_observations")}  # fmt: skip
         return context_of(batch, self.policy.context_next_obs).numpy()
-
-
-def check_task_env(env: VecEnv) -> None:
-    """``TypeError`` naming what is missing if the env behind ``env`` lacks the task-distribution interface."""
-    missing = [name for name in (*TASK_METHODS, "task_space") if not env.has_attr(name)]
-    if missing:
-        raise TypeError(
-            f"PEARL needs a task env (sb3_hypernet.TaskDistribution: sample_task(rng), set_task(task), "
-            f"task_descriptor() and task_space), such as the <Name>Task-v0 ids of envs; this env lacks "
-            f"{', '.join(missing)}"
-        )
