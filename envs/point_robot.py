@@ -185,7 +185,7 @@ class Navigation2D(gym.Env, TaskDistribution):
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 10}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
 
     def __init__(self, max_step: float = 0.1, task: Any = None, render_mode: str | None = None):
         if not max_step > 0:
@@ -233,8 +233,14 @@ class Navigation2D(gym.Env, TaskDistribution):
         terminated = bool(np.all(np.abs(offset) < 0.01))
         return self._position.astype(np.float32), -float(np.linalg.norm(offset)), terminated, False, {}
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
-            return f"point ({self._position[0]:+.3f}, {self._position[1]:+.3f}), goal ({self._goal[0]:+.3f}, " \
-                   f"{self._goal[1]:+.3f})"  # fmt: skip
+            (x, y), (gx, gy) = self._position, self._goal
+            return f"point ({x:+.3f}, {y:+.3f}), goal ({gx:+.3f}, {gy:+.3f})"
+        if self.render_mode == "rgb_array":  # 64 x 64 of [-1, 1]^2: goal green, point red
+            image = np.full((64, 64, 3), 255, np.uint8)
+            for (x, y), colour in ((self._goal, (40, 180, 40)), (self._position, (220, 40, 40))):
+                col, row = int(np.clip((x + 1) / 2, 0, 1) * 63), int(np.clip((1 - y) / 2, 0, 1) * 63)
+                image[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3] = colour
+            return image
         return None

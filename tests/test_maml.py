@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch as th
 from torch import nn
@@ -196,3 +197,97 @@ def test_the_policies_read_the_context_as_their_kind_does_and_run_functionally(p
     assert th.allclose(shifted.stddev, th.full((6, 2), math.exp(0.01)))
     with pytest.raises(ValueError, match="takes the observation space"):
         getattr(policies, policy_name)(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2,)))
+
+
+# -- the algorithm -------------------------------------------------------------------------------------------------
+
+
+def make_maml(policy: str = "MlpPolicy", **kwargs):
+    import envs  # noqa: F401
+    from sb3_hypernet.maml.maml import MAML
+
+    policy_kwargs = {"net_arch": (16, 16)} if policy != "HyperPolicy" else {
+        "primary_widths": (16, 32), "blocks_per_stage": 1, "net_arch": (8,)}  # fmt: skip
+    settings = dict(n_envs=4, meta_batch_size=3, n_train_tasks=6, n_test_tasks=2, seed=0, policy_kwargs=policy_kwargs)
+    return MAML(policy, "Navigation2DTask-v0", **{**settings, **kwargs})
+
+
+def test_gae_matches_a_hand_computation():
+    from sb3_hypernet.maml.maml import Episodes, gae_advantages
+
+    rewards = th.tensor([[1.0], [0.0], [2.0]])
+    mask = th.ones(3, 1)
+    values = th.tensor([[0.5], [1.0], [0.2]])
+    episodes = Episodes(th.zeros(3, 1, 2), th.zeros(3, 1, 2), rewards, mask, th.zeros(1, 2))
+    gamma, lam = 0.9, 0.5
+    deltas = [1.0 + 0.9 * 1.0 - 0.5, 0.0 + 0.9 * 0.2 - 1.0, 2.0 + 0.0 - 0.2]
+    raw = [0.0, 0.0, 0.0]
+    raw[2] = deltas[2]
+    raw[1] = deltas[1] + gamma * lam * raw[2]
+    raw[0] = deltas[0] + gamma * lam * raw[1]
+    raw = th.tensor(raw)
+    expected = (raw - raw.mean()) / (raw.std(unbiased=False) + 1e-8)
+    assert th.allclose(gae_advantages(episodes, values, gamma, lam)[:, 0], expected, atol=1e-6)
+    assert th.allclose(episodes.returns(0.9)[:, 0], th.tensor([1 + 0.81 * 2, 0.9 * 2, 2.0]))
+
+
+def test_sampled_episodes_are_masked_after_they_end():
+    model = make_maml()
+    task = np.array([0.05, 0.0])  # reachable in one step: episodes can end early
+    episodes = model.sample_episodes(model.env, task)
+    steps, n = episodes.mask.shape
+    assert n == 4 and steps <= 100
+    lengths = episodes.mask.sum(dim=0)
+    for i in range(n):  # a mask is ones, then zeros
+        assert th.equal(episodes.mask[: int(lengths[i]), i], th.ones(int(lengths[i])))
+    assert model.num_timesteps == int(lengths.sum())
+    assert th.allclose(episodes.context, th.tensor([[0.55, 0.5]] * 4))  # the goal rescaled from [-0.5, 0.5]
+
+
+def test_second_order_meta_gradients_differ_from_first_order_and_trpo_keeps_the_kl_bound():
+    # Built and trained one after the other (SB3 seeds torch's global generator when it builds a model): the same
+    # episodes, a different meta-gradient.
+    first = make_maml(first_order=True).learn(1)
+    second = make_maml(first_order=False).learn(1)
+    assert first.num_timesteps == second.num_timesteps
+    parameters = [th.cat([p.detach().flatten() for p in m.policy.parameters()]) for m in (first, second)]
+    assert not th.allclose(parameters[0], parameters[1])
+    for model in (first, second):
+        assert model.logger.name_to_value["train/kl"] < model.max_kl or model.logger.name_to_value[
+            "train/step_fraction"] == 0.0  # fmt: skip
+
+
+def test_learn_counts_steps_is_reproducible_and_save_load_round_trips(tmp_path):
+    from sb3_hypernet.maml.maml import MAML
+
+    model = make_maml("HyperPolicy", inner_lr=5e-5).learn(500)
+    assert model.num_timesteps >= 500 and model.iterations >= 1
+    again = make_maml("HyperPolicy", inner_lr=5e-5).learn(500)
+    assert all(th.equal(a, b) for a, b in zip(model.policy.parameters(), again.policy.parameters(), strict=True))
+    model.save(tmp_path / "maml.zip")
+    loaded = MAML.load(tmp_path / "maml.zip", env=model.get_env())
+    assert loaded.train_tasks[0].tolist() == model.train_tasks[0].tolist() and loaded.inner_lr == 5e-5
+    assert all(th.equal(a, b) for a, b in zip(model.policy.parameters(), loaded.policy.parameters(), strict=True))
+    loaded.learn(100, reset_num_timesteps=False)
+
+
+def test_evaluation_reports_pre_and_post_adaptation_returns_without_counting_steps():
+    from sb3_hypernet.maml.evaluation import evaluate_maml
+
+    model = make_maml()
+    steps = model.num_timesteps
+    result = evaluate_maml(model, n_inner_steps=2)
+    assert result.inner_returns.shape == (2, 3) and model.num_timesteps == steps
+    assert result.summary()["inner_labels"] == ["pre-adaptation", "after 1 step", "after 2 steps"]
+    assert "after 2 steps return" in str(result.summary())
+
+
+def test_maml_refuses_an_env_without_the_task_interface_and_bad_settings():
+    from sb3_hypernet.maml.maml import MAML
+
+    with pytest.raises(TypeError, match="needs a task env"):
+        MAML("MlpPolicy", "Pendulum-v1", n_envs=2)
+    with pytest.raises(ValueError, match="meta_batch_size must be an integer >= 1"):
+        make_maml(meta_batch_size=0)
+    with pytest.raises(ValueError, match="inner_lr and max_kl must be > 0"):
+        make_maml(inner_lr=0.0)

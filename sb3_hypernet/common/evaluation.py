@@ -49,9 +49,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     def row(label: str, stats: dict[str, float]) -> str:
         return f"{label:<26}{stats['mean']:>10.3f}   [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
 
-    for i, stats in enumerate(summary["inner_returns"], start=1):
-        lines.append(row(f"episode {i} return", stats))
-    lines.append(row("meta-episode return", summary["meta_return"]))
+    labels = summary.get("inner_labels") or [f"episode {i}" for i in range(1, len(summary["inner_returns"]) + 1)]
+    for label, stats in zip(labels, summary["inner_returns"], strict=True):
+        lines.append(row(f"{label} return", stats))
+    lines.append(
+        row("meta-episode return" if "inner_labels" not in summary else "sum of returns", summary["meta_return"])
+    )
     for i, stats in enumerate(summary.get("inner_successes", []), start=1):
         lines.append(row(f"episode {i} success", stats))
     if "success_rate" in summary:
@@ -91,6 +94,8 @@ class MetaEvaluation:
     inner_statistics: dict[str, np.ndarray] = field(default_factory=dict)
     #: The benchmark's known reference, ``(label, return of each inner episode)``, if it has one.
     reference: tuple[str, list[float]] | None = None
+    #: What each column is, when not an inner episode of a meta-episode (MAML: "pre-adaptation", "after 1 step").
+    inner_labels: list[str] | None = None
 
     @property
     def meta_returns(self) -> np.ndarray:
@@ -116,6 +121,7 @@ class MetaEvaluation:
                 "n_meta_episodes": int(self.inner_returns.shape[0]),
                 "confidence": confidence,
                 "inner_returns": [stats(column) for column in self.inner_returns.T],
+                **({"inner_labels": list(self.inner_labels)} if self.inner_labels else {}),
                 "meta_return": stats(self.meta_returns),
             }
         )

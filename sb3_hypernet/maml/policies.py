@@ -158,7 +158,10 @@ class HyperMAMLPolicy(MAMLPolicy):
                             distinct_primary=True, **self.hyper_kwargs)  # fmt: skip
 
     def mean_actions(self, obs: dict[str, th.Tensor]) -> th.Tensor:
-        return self.mean_net(obs[CONTEXT_KEY].float(), obs[OBS_KEY].float())
+        state, context = obs[OBS_KEY].float(), obs[CONTEXT_KEY].float()
+        leading = state.shape[:-1]  # (batch,) or (T, N) for a batch of episodes
+        mean = self.mean_net(context.reshape(-1, context.shape[-1]), state.reshape(-1, state.shape[-1]))
+        return mean.reshape(*leading, -1)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), **self.hyper_kwargs}
