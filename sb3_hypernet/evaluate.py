@@ -114,6 +114,10 @@ def find_zoo_model(log_folder: str, algo: str, env_id: str, exp_id: int = 0) -> 
 
 def load_model(path: str, device: str = "cpu") -> BaseAlgorithm:
     """A saved model as the algorithm that saved it: PEARL, MetaRecurrentPPO or RecurrentPPO."""
+    if not os.path.exists(path) and os.path.exists(f"{path}.zip"):
+        path = f"{path}.zip"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no model file at {path}")
     check_model_file(path)
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
     if (data or {}).get("algorithm_class") == "PEARL":
