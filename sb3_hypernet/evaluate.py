@@ -1,9 +1,10 @@
-"""Command line: evaluate a saved RecurrentPPO, MetaRecurrentPPO or PEARL ``.zip`` over meta-episodes.
+"""Command line: evaluate a saved RecurrentPPO, MetaRecurrentPPO, PEARL or MAML ``.zip``.
 
     python -m sb3_hypernet.evaluate --model logs/ppo_lstm/GridNavi-v0_1/GridNavi-v0.zip --env GridNavi-v0
     python -m sb3_hypernet.evaluate -f logs --algo ppo_lstm --env GridNavi-v0    # latest rl_zoo3 run
     python -m sb3_hypernet.evaluate -f logs --env ML10-v0 --protocol adaptation --splits train test
     python -m sb3_hypernet.evaluate --model pearl.zip --env CheetahVelTask-v0 --exploration-episodes 2
+    python -m sb3_hypernet.evaluate --model maml.zip --env Navigation2DTask-v0 --inner-steps 3
 
 Prints the mean return of each inner episode and of the meta-episode with 68% bootstrap confidence intervals
 (and success rates where the benchmark reports success); ``--json`` prints the same as JSON. ``--protocol
@@ -41,6 +42,7 @@ from sb3_hypernet.common.evaluation import (
 )
 from sb3_hypernet.common.meta_episode import make_meta_env
 from sb3_hypernet.experiments.arguments import at_least, seed
+from sb3_hypernet.maml import MAML, evaluate_maml
 from sb3_hypernet.meta_ppo.loading import check_model_file, load_meta_model
 from sb3_hypernet.pearl import PEARL, evaluate_pearl
 
@@ -55,7 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-n", "--n-meta-episodes", type=at_least(1), default=100, help="meta-episodes, each a new task")
     parser.add_argument("--seed", type=seed, default=0, help="seed of task sampling")
     parser.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
-    parser.add_argument("--n-envs", type=at_least(1), default=8, help="environments run in parallel")
+    parser.add_argument(
+        "--n-envs",
+        type=at_least(1),
+        default=None,
+        help="environments run in parallel (8; MAML: episodes per stage, 20)",
+    )
     parser.add_argument(
         "--vec-env",
         choices=["dummy", "array"],
@@ -89,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--tasks-per-class", type=at_least(1), default=None, help="the first N tasks of each class (all)"
     )
     parser.add_argument("--episodes", type=at_least(1), default=3, help="PEARL models: episodes per task (3)")
+    parser.add_argument("--inner-steps", type=at_least(0), default=1, help="MAML models: inner steps evaluated (1)")
     parser.add_argument(
         "--exploration-episodes",
         type=at_least(0),
@@ -120,8 +128,9 @@ def load_model(path: str, device: str = "cpu") -> BaseAlgorithm:
         raise FileNotFoundError(f"no model file at {path}")
     check_model_file(path)
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
-    if (data or {}).get("algorithm_class") == "PEARL":
-        return PEARL.load(path, device=device)
+    algorithm = (data or {}).get("algorithm_class")
+    if algorithm in ("PEARL", "MAML"):
+        return {"PEARL": PEARL, "MAML": MAML}[algorithm].load(path, device=device)
     return load_meta_model(path, device=device)
 
 
@@ -145,6 +154,33 @@ def evaluate_pearl_model(model: PEARL, args: argparse.Namespace) -> MetaEvaluati
     else:
         print(f"{args.env}: {args.model}, {len(tasks)} {split} tasks, PEARL's protocol ({args.episodes} episodes per "
               f"task, z from the posterior after episode {args.exploration_episodes}), seed {args.seed}")  # fmt: skip
+        print(describe_training(model))
+        print(format_summary(summary))
+    sys.stdout.flush()
+    return result
+
+
+def evaluate_maml_model(model: MAML, args: argparse.Namespace) -> MetaEvaluation:
+    """MAML's evaluation on the model's test tasks (the first ``-n``): returns before and after each inner step."""
+    spec = gym.spec(args.env)
+    if "task_env_id" in spec.kwargs:
+        raise ValueError(
+            f"{args.env} is a meta-episode env; a MAML model runs on its task env {spec.kwargs['task_env_id']}"
+        )
+    n_envs = args.n_envs or 20
+    env = DummyVecEnv([lambda: gym.make(args.env, **args.env_kwargs) for _ in range(n_envs)])
+    check_model_fits_env(model, env, args.env)
+    tasks = (model.test_tasks or model.train_tasks)[: args.n_meta_episodes]
+    result = evaluate_maml(model, env, tasks, n_inner_steps=args.inner_steps, seed=args.seed)
+    summary = result.summary()
+    split = "test" if model.test_tasks else "train"
+    if args.json:
+        header = {"env": args.env, "model": args.model, **model_facts(model), "seed": args.seed, "protocol": "maml"}
+        print(json.dumps(rounded({**header, "tasks": split, "deterministic": False, **summary})))
+    else:
+        print(f"{args.env}: {args.model}, {len(tasks)} {split} tasks, MAML's evaluation ({n_envs} episodes of "
+              f"sampled actions per task, before and after each of {args.inner_steps} inner step(s)), "
+              f"seed {args.seed}")  # fmt: skip
         print(describe_training(model))
         print(format_summary(summary))
     sys.stdout.flush()
@@ -192,7 +228,7 @@ def evaluate_splits(model: BaseAlgorithm, args: argparse.Namespace, env_kwargs: 
                     seen[name] = seen.get(name, 0) + 1
             tasks = kept
         result = evaluate_adaptation(
-            model, task_env_id, tasks, args.adaptation_episodes, args.evaluation_episodes, n_envs=args.n_envs,
+            model, task_env_id, tasks, args.adaptation_episodes, args.evaluation_episodes, n_envs=args.n_envs or 8,
             deterministic=not args.stochastic, seed=args.seed, env_kwargs=kwargs,
         )  # fmt: skip
         results[split] = result.summary()
@@ -228,7 +264,9 @@ def main(argv: list[str] | None = None) -> MetaEvaluation | dict[str, Any]:
         model = load_model(args.model, device=args.device)
         if isinstance(model, PEARL):
             return evaluate_pearl_model(model, args)
-        n_envs = min(args.n_envs, args.n_meta_episodes)
+        if isinstance(model, MAML):
+            return evaluate_maml_model(model, args)
+        n_envs = min(args.n_envs or 8, args.n_meta_episodes)
         # As rl_zoo3.enjoy: the env keyword arguments the run trained with, then those given here.
         env_kwargs = {**find_zoo_env_kwargs(args.model), **args.env_kwargs}
         if args.vec_env == "array":

@@ -291,3 +291,50 @@ def test_maml_refuses_an_env_without_the_task_interface_and_bad_settings():
         make_maml(meta_batch_size=0)
     with pytest.raises(ValueError, match="inner_lr and max_kl must be > 0"):
         make_maml(inner_lr=0.0)
+
+
+def test_rl_zoo3_trains_maml_and_the_evaluator_reports_each_stage(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from sb3_hypernet import evaluate, train
+    from sb3_hypernet.maml import MAML
+
+    argv = [
+        "train", "--algo", "maml", "--env", "Navigation2DTask-v0", "--gym-packages", "envs", "--conf-file",
+        "hyper_maml", "-n", "300", "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "-params", "n_envs:2",
+        "meta_batch_size:2", "n_train_tasks:3", "n_test_tasks:2",
+        "policy_kwargs:dict(primary_widths=(16, 32), blocks_per_stage=1, net_arch=(8,))",
+    ]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    train.main()
+    path = tmp_path / "maml" / "Navigation2DTask-v0_1" / "Navigation2DTask-v0.zip"
+    model = MAML.load(path)
+    assert type(model.policy).__name__ == "HyperMAMLPolicy" and model.inner_lr == 5e-5
+    capsys.readouterr()
+    evaluate.main(
+        ["--model", str(path), "--env", "Navigation2DTask-v0", "--json", "--inner-steps", "2", "--n-envs", "2"]
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["protocol"] == "maml" and result["inner_labels"] == [
+        "pre-adaptation",
+        "after 1 step",
+        "after 2 steps",
+    ]
+    assert result["n_meta_episodes"] == 2
+
+
+@pytest.mark.parametrize("config", ["maml", "context_maml", "hyper_maml"])
+def test_the_maml_zoo_entries_are_the_references(config):
+    from sb3_hypernet.experiments.zoo import load_hyperparams
+
+    for env_id in ("CheetahVelTask-v0", "AntVelTask-v0", "CheetahDirTask-v0", "AntDirFwdBackTask-v0",
+                   "Navigation2DTask-v0"):  # fmt: skip
+        entry = load_hyperparams(config, env_id, "maml")
+        assert (entry["n_envs"], entry["gamma"], entry["gae_lambda"], entry["max_kl"]) == (20, 0.95, 1.0, 0.01)
+        assert (entry["cg_iters"], entry["cg_damping"], entry["line_search_steps"]) == (10, 1e-5, 20)
+        assert entry["inner_lr"] == (5e-5 if config == "hyper_maml" else 0.1)
+        assert (
+            entry["policy"]
+            == {"maml": "MlpPolicy", "context_maml": "ContextPolicy", "hyper_maml": "HyperPolicy"}[config]
+        )

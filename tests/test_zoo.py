@@ -67,8 +67,9 @@ CONFIGS = {
 CONFIG_ALGOS = {name: "meta_ppo_lstm" for name in CONFIGS if not name.startswith("sb3_loss/")}
 #: Off-policy configs (SAC/TD3 with hypernetwork critics), tested in test_offpolicy.py.
 OFFPOLICY_CONFIGS = {"sac_hyper.yml", "td3_hyper.yml"}
-#: PEARL's configs (--algo pearl), tested in test_pearl.py.
+#: PEARL's and MAML's configs (--algo pearl, --algo maml), tested in test_pearl.py and test_maml.py.
 PEARL_CONFIGS = {"pearl.yml", "hyper_pearl.yml"}
+MAML_CONFIGS = {"maml.yml", "context_maml.yml", "hyper_maml.yml"}
 GRID_ENVS = ["GridNavi-v0", "GridNaviShow-v0", "GridNaviDense-v0"]
 N_INNER = 4
 # Small networks for fast tests (rl_zoo3 -params replaces policy_kwargs as a whole); RNNPolicy has no state embedding.
@@ -112,7 +113,7 @@ def small_model(conf: str = "sb3_loss/rnn_hn.yml", n_envs: int = 4, seed: int = 
 def test_config_files_present():
     found = [*CONFIG_DIR.glob("*.yml"), *CONFIG_DIR.glob("sb3_loss/*.yml")]
     assert sorted(str(p.relative_to(CONFIG_DIR)) for p in found) == sorted([*CONFIGS, *OFFPOLICY_CONFIGS,
-                                                                           *PEARL_CONFIGS])  # fmt: skip
+                                                                           *PEARL_CONFIGS, *MAML_CONFIGS])  # fmt: skip
 
 
 @pytest.mark.parametrize("env_id", GRID_ENVS)
@@ -475,7 +476,7 @@ def test_build_model_is_what_the_zoo_command_line_trains(trained_run):
     sorted(
         p.relative_to(CONFIG_DIR).as_posix()
         for p in CONFIG_DIR.rglob("*.yml")
-        if p.name not in OFFPOLICY_CONFIGS | PEARL_CONFIGS
+        if p.name not in OFFPOLICY_CONFIGS | PEARL_CONFIGS | MAML_CONFIGS
     ),
 )
 def test_every_zoo_entry_loads_and_builds_its_policy(conf):

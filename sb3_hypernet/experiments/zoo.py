@@ -27,11 +27,12 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_hypernet.common.array_vec_env import array_vec_env
 from sb3_hypernet.common.policy_keywords import constructor_keywords
 from sb3_hypernet.experiments.configs import zoo_config
+from sb3_hypernet.maml.maml import MAML
 from sb3_hypernet.meta_ppo.meta_ppo import MetaRecurrentPPO
 from sb3_hypernet.pearl.pearl import PEARL
 
 #: The algorithms this package adds to rl_zoo3's --algo choices.
-ALGORITHMS = {"meta_ppo_lstm": MetaRecurrentPPO, "pearl": PEARL}
+ALGORITHMS = {"meta_ppo_lstm": MetaRecurrentPPO, "pearl": PEARL, "maml": MAML}
 
 #: Keys rl_zoo3 interprets itself; every other key of an entry goes to the algorithm's constructor.
 ZOO_KEYS = frozenset(

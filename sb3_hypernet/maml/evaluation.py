@@ -29,19 +29,17 @@ def evaluate_maml(
     tasks: Sequence[Any] | None = None,
     n_inner_steps: int = 1,
     n_envs: int | None = None,
-    deterministic: bool = False,
     seed: int | None = 0,
 ) -> MetaEvaluation:
     """On each task: the mean return of a batch of episodes (one per env) with the meta-learned parameters, then after
     each of ``n_inner_steps`` inner steps, each on the previous stage's episodes (first order: evaluation needs no
-    meta-gradient).
+    meta-gradient). Actions are sampled, as MAML's: the policy-gradient step learns nothing from mean actions.
 
     :param model: a trained :class:`~sb3_hypernet.maml.MAML`
     :param env: a task env (id, env or VecEnv); default: the model's
     :param tasks: the tasks (default: the model's test tasks, or its train tasks when it has none)
     :param n_inner_steps: inner steps after the pre-adaptation stage
     :param n_envs: episodes per stage when ``env`` is an id (default: the model's env's count)
-    :param deterministic: mean actions instead of sampled ones (MAML evaluates with sampled actions)
     :param seed: seeds the env and torch's generator; ``None`` leaves them as they are
     :return: one row per task, one column per stage (labelled), as a :class:`~sb3_hypernet.MetaEvaluation`
     """
@@ -66,7 +64,7 @@ def evaluate_maml(
     for row, task in enumerate(tasks):
         params = {name: value.detach() for name, value in parameters_of(model.policy).items()}
         for stage in range(n_inner_steps + 1):
-            episodes = model.sample_episodes(env, task, params, deterministic=deterministic, training=False)
+            episodes = model.sample_episodes(env, task, params, training=False)
             returns[row, stage] = float(episodes.episode_returns.mean())
             if stage < n_inner_steps:
                 params = {name: value.requires_grad_(True) for name, value in params.items()}
