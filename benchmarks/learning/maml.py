@@ -1,0 +1,155 @@
+"""MAML, Context-MAML and Hyper-MAML (ICML 2021, section 4): iterations per second, learning curves with returns before
+and after adaptation, and their table.
+
+    python benchmarks/learning/maml.py speed --threads 1
+    python benchmarks/learning/maml.py learning --env Navigation2DTask-v0 --configs maml context_maml hyper_maml \\
+        --seeds 0 --checkpoints 1e6 2e6 4e6 --out benchmarks/results/maml_navigation.jsonl --save-root /tmp/maml
+    python benchmarks/learning/maml.py table --out benchmarks/results/maml_navigation.jsonl
+
+``speed``: meta-iterations per second (sampling a meta-batch before and after adaptation, then the TRPO step) of
+each config at its zoo entry's sizes on Navigation2DTask-v0, with --meta-batch-size tasks; interleaved repeats,
+medians.
+
+``learning``: each zoo config on --env for each seed, built as ``python -m sb3_hypernet.train --algo maml`` builds
+it (--hyperparams overrides entries as ``key:value``); at each checkpoint (the first iteration boundary past it),
+``evaluate_maml`` on the test tasks (--inner-steps steps), one JSON line with the mean return of each stage. With
+--save-root a run saves its model at every checkpoint and a restarted command resumes from the last one.
+
+``table``: the records as a Markdown table: per config and checkpoint, the mean over seeds of each stage's return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
+from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
+
+CONFIGS = ("maml", "context_maml", "hyper_maml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = new_parser(__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    speed = commands.add_parser("speed", help="meta-iterations per second")
+    speed.add_argument("--env", default="Navigation2DTask-v0")
+    speed.add_argument("--meta-batch-size", type=int, default=20)
+    speed.add_argument("--repeats", type=int, default=3)
+    add_threads_option(speed, 1)
+    learning = commands.add_parser("learning", help="learning curves before and after adaptation")
+    learning.add_argument("--env", required=True, help="a task env id, e.g. Navigation2DTask-v0")
+    learning.add_argument("--configs", nargs="+", default=list(CONFIGS), help="zoo config names")
+    learning.add_argument("--seeds", type=int, nargs="+", default=[0])
+    learning.add_argument("--checkpoints", type=float, nargs="+", required=True, help="environment steps")
+    learning.add_argument("--hyperparams", nargs="*", default=[], help="entry overrides as key:value (zoo's -params)")
+    learning.add_argument("--inner-steps", type=int, default=1)
+    learning.add_argument("--out", required=True, help="JSON-lines file the records are appended to")
+    learning.add_argument("--save-root", default=None, help="folder for checkpoints (resumable runs)")
+    add_threads_option(learning, 1)
+    table = commands.add_parser("table", help="the learning records as a Markdown table")
+    table.add_argument("--out", required=True)
+    return parser
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``key:value`` pairs, values read as YAML."""
+    import yaml
+
+    return {key: yaml.safe_load(value) for key, _, value in (item.partition(":") for item in items)}
+
+
+def speed(args: argparse.Namespace) -> None:
+    import torch
+
+    import envs  # noqa: F401
+    from sb3_hypernet.experiments.zoo import build_model
+
+    models = {name: build_model(name, args.env, algo="maml", seed=0, meta_batch_size=args.meta_batch_size)[0]
+              for name in CONFIGS}  # fmt: skip
+    timings: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(args.repeats):
+        for name, model in models.items():  # interleaved
+            began = time.perf_counter()
+            model.learn(1, reset_num_timesteps=False)
+            timings[name].append(1.0 / (time.perf_counter() - began))
+    episodes = models["maml"].env.num_envs
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.env}, meta-batch "
+          f"{args.meta_batch_size} x {episodes} episodes; medians of {args.repeats} repeats")  # fmt: skip
+    print("| config | iterations/s | seconds per iteration |\n|---|---|---|")
+    for name, values in timings.items():
+        rate = statistics.median(values)
+        print(f"| {name} | {rate:.3f} | {1 / rate:.1f} |")
+
+
+def learning(args: argparse.Namespace) -> None:
+    import envs  # noqa: F401
+    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+    from sb3_hypernet.maml import MAML, evaluate_maml
+
+    checkpoints = sorted(int(c) for c in args.checkpoints)
+    records = read_records(args.out) if Path(args.out).exists() else []
+    done = {(r["config"], r["seed"], r["checkpoint"]) for r in records}
+    overrides = parse_overrides(args.hyperparams)
+    for config in args.configs:
+        entry = load_hyperparams(config, args.env, "maml")
+        for seed in args.seeds:
+            todo = [c for c in checkpoints if (config, seed, c) not in done]
+            if not todo:
+                continue
+            model, _ = build_model(config, args.env, seed=seed, algo="maml", **overrides)
+            save_dir = Path(args.save_root) / config / args.env / f"seed{seed}" if args.save_root else None
+            saved = sorted(save_dir.glob("*.zip"), key=lambda p: int(p.stem)) if save_dir and save_dir.exists() else []
+            if saved:
+                model = MAML.load(saved[-1], env=model.get_env(), device="cpu")
+                print(f"{config} seed {seed}: resumed at {model.num_timesteps} steps", flush=True)
+            began, steps_before = time.perf_counter(), model.num_timesteps
+            for checkpoint in todo:
+                if model.num_timesteps < checkpoint:
+                    model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
+                summary = evaluate_maml(model, n_inner_steps=args.inner_steps, seed=10_000).summary()
+                record = {
+                    "config": config, "env": args.env, "seed": seed, "checkpoint": checkpoint,
+                    "steps": model.num_timesteps, "iterations": model.iterations,
+                    "returns": [stage["mean"] for stage in summary["inner_returns"]],
+                    "stages": summary["inner_labels"], "n_tasks": summary["n_meta_episodes"],
+                    "hyperparams": {**entry, **overrides},
+                    "steps_per_second": (model.num_timesteps - steps_before) / (time.perf_counter() - began),
+                }  # fmt: skip
+                append_record(args.out, record)
+                print(f"{config} seed {seed}: {model.num_timesteps} steps, returns {record['returns']}", flush=True)
+                if save_dir is not None:
+                    save_dir.mkdir(parents=True, exist_ok=True)
+                    model.save(save_dir / f"{model.num_timesteps}.zip")
+
+
+def table(args: argparse.Namespace) -> None:
+    records = read_records(args.out)
+    if not records:
+        print(f"no records in {args.out}")
+        return
+    stages = records[0]["stages"]
+    print(f"| env | config | steps | seeds | {' | '.join(stages)} |")
+    print("|---|---|---|---|" + "---|" * len(stages))
+    for env_id, config, checkpoint in sorted({(r["env"], r["config"], r["checkpoint"]) for r in records}):
+        runs = [r for r in records if (r["env"], r["config"], r["checkpoint"]) == (env_id, config, checkpoint)]
+        means = " | ".join(f"{statistics.mean(r['returns'][i] for r in runs):.2f}" for i in range(len(stages)))
+        print(f"| {env_id} | {config} | {checkpoint} | {len(runs)} | {means} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "table":
+        table(args)
+        return
+    set_threads(args.threads)
+    speed(args) if args.command == "speed" else learning(args)
+
+
+if __name__ == "__main__":
+    main()
