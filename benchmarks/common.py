@@ -87,3 +87,69 @@ def run_learning(runs: list[list[str]], jobs: int, out: Path) -> list[int]:
 def final_records(out: Path, frames: float) -> list[dict[str, Any]]:
     """The records of runs that reached ``frames`` or diverged."""
     return [r for r in read_records(out) if r.get("diverged") or r["frames"] >= frames]
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Zoo entry overrides given as ``key:value`` (rl_zoo3's ``-params``), the values read as YAML."""
+    import yaml
+
+    return {key: yaml.safe_load(value) for key, _, value in (item.partition(":") for item in items)}
+
+
+def run_to_checkpoints(
+    args: argparse.Namespace,
+    algo: str,
+    evaluate: Any,
+    load: Any,
+    save: Any,
+) -> None:
+    """Train every ``--configs`` x ``--seeds`` run of a meta-RL algorithm on ``--env`` to each of ``--checkpoints``
+    (environment steps) that ``--out`` does not hold yet, evaluate it there and append one record per checkpoint.
+
+    A run starts from its zoo entry (``build_model``, with ``--hyperparams`` overrides) or, with ``--save-root``, from
+    its last saved checkpoint, and saves one at every checkpoint.
+
+    :param args: the command line (env, configs, seeds, checkpoints, hyperparams, out, save_root)
+    :param algo: the rl_zoo3 algorithm name (``pearl``, ``maml``)
+    :param evaluate: ``evaluate(model) -> (summary, extra record fields)``
+    :param load: ``load(path) -> model``, a model saved by ``save``
+    :param save: ``save(model, path)``, with ``path`` ending in ``.zip``
+    """
+    import time
+
+    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
+
+    checkpoints = sorted(int(c) for c in args.checkpoints)
+    records = read_records(args.out) if Path(args.out).exists() else []
+    done = {(r["config"], r["seed"], r["checkpoint"]) for r in records}
+    overrides = parse_overrides(args.hyperparams)
+    for config in args.configs:
+        entry = load_hyperparams(config, args.env, algo)
+        for seed in args.seeds:
+            todo = [c for c in checkpoints if (config, seed, c) not in done]
+            if not todo:
+                continue
+            save_dir = Path(args.save_root) / config / args.env / f"seed{seed}" if args.save_root else None
+            saved = sorted(save_dir.glob("*.zip"), key=lambda p: int(p.stem)) if save_dir and save_dir.exists() else []
+            if saved:
+                model = load(saved[-1])
+                print(f"{config} seed {seed}: resumed at {model.num_timesteps} steps", flush=True)
+            else:
+                model, _ = build_model(config, args.env, seed=seed, algo=algo, **overrides)
+            began, steps_before = time.perf_counter(), model.num_timesteps
+            for checkpoint in todo:
+                if model.num_timesteps < checkpoint:
+                    model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
+                summary, extra = evaluate(model)
+                record = {
+                    "config": config, "env": args.env, "seed": seed, "checkpoint": checkpoint,
+                    "steps": model.num_timesteps, "iterations": model.iterations,
+                    "returns": [stage["mean"] for stage in summary["inner_returns"]],
+                    "n_tasks": summary["n_meta_episodes"], **extra, "hyperparams": {**entry, **overrides},
+                    "steps_per_second": (model.num_timesteps - steps_before) / (time.perf_counter() - began),
+                }  # fmt: skip
+                append_record(args.out, record)
+                print(f"{config} seed {seed}: {model.num_timesteps} steps, returns {record['returns']}", flush=True)
+                if save_dir is not None:
+                    save_dir.mkdir(parents=True, exist_ok=True)
+                    save(model, save_dir / f"{model.num_timesteps}.zip")

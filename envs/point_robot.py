@@ -12,7 +12,54 @@ from gymnasium import spaces
 from sb3_hypernet.common.task import TaskDistribution
 
 
-class PointRobot(gym.Env, TaskDistribution):
+class _PlanarPoint(gym.Env, TaskDistribution):
+    """A point in the plane that starts at the origin and moves by at most ``max_step`` per coordinate (actions in
+    [-1, 1] scaled by ``max_step``); subclasses give the goal, the reward and the end of an episode."""
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
+    _goal: np.ndarray | None
+
+    def _init_point(self, max_step: float, render_mode: str | None) -> None:
+        if not max_step > 0:
+            raise ValueError(f"max_step must be positive, got {max_step}")
+        self.max_step = float(max_step)
+        self.render_mode = render_mode
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._goal = None
+        self._position = np.zeros(2, np.float64)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if self._goal is None:
+            self.set_task(self.sample_task(self.np_random))
+        self._position = np.zeros(2, np.float64)
+        return self._position.astype(np.float32), {}
+
+    def _move(self, action: Any) -> None:
+        """Move by the clipped ``action``; errors for a step before reset or a malformed action."""
+        name = type(self).__name__
+        if self._goal is None:
+            raise RuntimeError(f"{name}: call reset() before step()")
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (2,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"{name} action must be 2 finite numbers (dx, dy), got {action!r}")
+        self._position = self._position + self.max_step * np.clip(action, -1.0, 1.0)
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "ansi":
+            (x, y), (gx, gy) = self._position, self._goal
+            return f"point ({x:+.3f}, {y:+.3f}), goal ({gx:+.3f}, {gy:+.3f})"
+        if self.render_mode == "rgb_array":  # 64 x 64 of x in [-1.5, 1.5], y in [-1.5, 1.5]: goal green, point red
+            image = np.full((64, 64, 3), 255, np.uint8)
+            for (x, y), colour in ((self._goal, (40, 180, 40)), (self._position, (220, 40, 40))):
+                col, row = int(np.clip((x + 1.5) / 3, 0, 1) * 63), int(np.clip((1.5 - y) / 3, 0, 1) * 63)
+                image[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3] = colour
+            return image
+        return None
+
+
+class PointRobot(_PlanarPoint):
     """Move a point in the plane to a hidden goal on the upper half of the unit circle; the goal is the task.
 
     ## Description
@@ -49,8 +96,6 @@ class PointRobot(gym.Env, TaskDistribution):
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
-
     def __init__(
         self,
         dense: bool = False,
@@ -59,18 +104,13 @@ class PointRobot(gym.Env, TaskDistribution):
         task: Any = None,
         render_mode: str | None = None,
     ):
-        if not goal_radius > 0 or not max_step > 0:
-            raise ValueError(f"goal_radius and max_step must be positive, got {goal_radius} and {max_step}")
+        if not goal_radius > 0:
+            raise ValueError(f"goal_radius must be positive, got {goal_radius}")
+        self._init_point(max_step, render_mode)
         self.dense = bool(dense)
         self.goal_radius = float(goal_radius)
-        self.max_step = float(max_step)
-        self.render_mode = render_mode
-        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task_space = spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 1.0], np.float32))
-        self._goal: np.ndarray | None = None
         self._angle = 0.0
-        self._position = np.zeros(2, np.float64)
         if task is not None:
             self.set_task(task)
 
@@ -123,40 +163,14 @@ class PointRobot(gym.Env, TaskDistribution):
         self.set_task(angle)
         return "Oracle", [float(np.mean(returns))] * n_episodes
 
-    # -- gymnasium API -----------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if self._goal is None:
-            self.set_task(self.sample_task(self.np_random))
-        self._position = np.zeros(2, np.float64)
-        return self._position.astype(np.float32), {}
-
     def step(self, action: Any):
-        if self._goal is None:
-            raise RuntimeError("PointRobot: call reset() before step()")
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (2,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"PointRobot action must be 2 finite numbers (dx, dy), got {action!r}")
-        self._position = self._position + self.max_step * np.clip(action, -1.0, 1.0)
+        self._move(action)
         reward = self.reward(self._position)
         info = {"success": float(np.linalg.norm(self._position - self._goal) <= self.goal_radius)}
         return self._position.astype(np.float32), reward, False, False, info
 
-    def render(self) -> str | np.ndarray | None:
-        if self.render_mode == "ansi":
-            x, y = self._position
-            gx, gy = self._goal
-            return f"point ({x:+.2f}, {y:+.2f}), goal ({gx:+.2f}, {gy:+.2f})"
-        if self.render_mode == "rgb_array":  # 64 x 64, x in [-1.5, 1.5], y in [-0.5, 1.5]: goal green, point red
-            image = np.full((64, 64, 3), 255, np.uint8)
-            for (x, y), colour, size in ((self._goal, (40, 180, 40), 3), (self._position, (220, 40, 40), 2)):
-                col, row = int((x + 1.5) / 3.0 * 63), int((1.5 - y) / 2.0 * 63)
-                image[max(row - size, 0) : row + size + 1, max(col - size, 0) : col + size + 1] = colour
-            return image
-        return None
 
-
-class Navigation2D(gym.Env, TaskDistribution):
+class Navigation2D(_PlanarPoint):
     """MAML's 2-D navigation (Finn et al. 2017, section 5.3): move a point to a goal drawn uniformly from the square
     [-0.5, 0.5]^2, with the distance to the goal as a dense cost; the goal is the task.
 
@@ -185,18 +199,9 @@ class Navigation2D(gym.Env, TaskDistribution):
     v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
-
     def __init__(self, max_step: float = 0.1, task: Any = None, render_mode: str | None = None):
-        if not max_step > 0:
-            raise ValueError(f"max_step must be positive, got {max_step}")
-        self.max_step = float(max_step)
-        self.render_mode = render_mode
-        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._init_point(max_step, render_mode)
         self.task_space = spaces.Box(-0.5, 0.5, (2,), np.float32)
-        self._goal: np.ndarray | None = None
-        self._position = np.zeros(2, np.float64)
         if task is not None:
             self.set_task(task)
 
@@ -215,32 +220,8 @@ class Navigation2D(gym.Env, TaskDistribution):
         """The goal's (x, y)."""
         return self._goal.astype(np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        if self._goal is None:
-            self.set_task(self.sample_task(self.np_random))
-        self._position = np.zeros(2, np.float64)
-        return self._position.astype(np.float32), {}
-
     def step(self, action: Any):
-        if self._goal is None:
-            raise RuntimeError("Navigation2D: call reset() before step()")
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != (2,) or not np.all(np.isfinite(action)):
-            raise ValueError(f"Navigation2D action must be 2 finite numbers (dx, dy), got {action!r}")
-        self._position = self._position + self.max_step * np.clip(action, -1.0, 1.0)
+        self._move(action)
         offset = self._position - self._goal
         terminated = bool(np.all(np.abs(offset) < 0.01))
         return self._position.astype(np.float32), -float(np.linalg.norm(offset)), terminated, False, {}
-
-    def render(self) -> str | np.ndarray | None:
-        if self.render_mode == "ansi":
-            (x, y), (gx, gy) = self._position, self._goal
-            return f"point ({x:+.3f}, {y:+.3f}), goal ({gx:+.3f}, {gy:+.3f})"
-        if self.render_mode == "rgb_array":  # 64 x 64 of [-1, 1]^2: goal green, point red
-            image = np.full((64, 64, 3), 255, np.uint8)
-            for (x, y), colour in ((self._goal, (40, 180, 40)), (self._position, (220, 40, 40))):
-                col, row = int(np.clip((x + 1) / 2, 0, 1) * 63), int(np.clip((1 - y) / 2, 0, 1) * 63)
-                image[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3] = colour
-            return image
-        return None

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
+from benchmarks.common import add_threads_option, new_parser, read_records, run_to_checkpoints, set_threads
 
 CONFIGS = ("maml", "context_maml", "hyper_maml")
 
@@ -57,13 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key:value`` pairs, values read as YAML."""
-    import yaml
-
-    return {key: yaml.safe_load(value) for key, _, value in (item.partition(":") for item in items)}
-
-
 def speed(args: argparse.Namespace) -> None:
     import torch
 
@@ -89,43 +82,20 @@ def speed(args: argparse.Namespace) -> None:
 
 def learning(args: argparse.Namespace) -> None:
     import envs  # noqa: F401
-    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
     from sb3_hypernet.maml import MAML, evaluate_maml
 
-    checkpoints = sorted(int(c) for c in args.checkpoints)
-    records = read_records(args.out) if Path(args.out).exists() else []
-    done = {(r["config"], r["seed"], r["checkpoint"]) for r in records}
-    overrides = parse_overrides(args.hyperparams)
-    for config in args.configs:
-        entry = load_hyperparams(config, args.env, "maml")
-        for seed in args.seeds:
-            todo = [c for c in checkpoints if (config, seed, c) not in done]
-            if not todo:
-                continue
-            model, _ = build_model(config, args.env, seed=seed, algo="maml", **overrides)
-            save_dir = Path(args.save_root) / config / args.env / f"seed{seed}" if args.save_root else None
-            saved = sorted(save_dir.glob("*.zip"), key=lambda p: int(p.stem)) if save_dir and save_dir.exists() else []
-            if saved:
-                model = MAML.load(saved[-1], env=model.get_env(), device="cpu")
-                print(f"{config} seed {seed}: resumed at {model.num_timesteps} steps", flush=True)
-            began, steps_before = time.perf_counter(), model.num_timesteps
-            for checkpoint in todo:
-                if model.num_timesteps < checkpoint:
-                    model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
-                summary = evaluate_maml(model, n_inner_steps=args.inner_steps, seed=10_000).summary()
-                record = {
-                    "config": config, "env": args.env, "seed": seed, "checkpoint": checkpoint,
-                    "steps": model.num_timesteps, "iterations": model.iterations,
-                    "returns": [stage["mean"] for stage in summary["inner_returns"]],
-                    "stages": summary["inner_labels"], "n_tasks": summary["n_meta_episodes"],
-                    "hyperparams": {**entry, **overrides},
-                    "steps_per_second": (model.num_timesteps - steps_before) / (time.perf_counter() - began),
-                }  # fmt: skip
-                append_record(args.out, record)
-                print(f"{config} seed {seed}: {model.num_timesteps} steps, returns {record['returns']}", flush=True)
-                if save_dir is not None:
-                    save_dir.mkdir(parents=True, exist_ok=True)
-                    model.save(save_dir / f"{model.num_timesteps}.zip")
+    def evaluate(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        summary = evaluate_maml(model, n_inner_steps=args.inner_steps, seed=10_000).summary()
+        return summary, {"stages": summary["inner_labels"]}
+
+    def load(path: Path) -> Any:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        model = MAML.load(path, device="cpu")
+        model.set_env(make_vec_env(args.env, n_envs=model.n_envs, seed=model.seed))
+        return model
+
+    run_to_checkpoints(args, "maml", evaluate, load, lambda model, path: model.save(path))
 
 
 def table(args: argparse.Namespace) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import add_threads_option, append_record, new_parser, read_records, set_threads
+from benchmarks.common import add_threads_option, new_parser, read_records, run_to_checkpoints, set_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,17 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     table = commands.add_parser("table", help="the learning records as a Markdown table")
     table.add_argument("--out", required=True)
     return parser
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key:value`` pairs, values read as YAML (numbers, lists, strings)."""
-    import yaml
-
-    overrides = {}
-    for item in items:
-        key, _, value = item.partition(":")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -125,51 +114,24 @@ def learning(args: argparse.Namespace) -> None:
     import gymnasium as gym
 
     import envs  # noqa: F401
-    from sb3_hypernet.experiments.zoo import build_model, load_hyperparams
     from sb3_hypernet.pearl import PEARL, evaluate_pearl
 
-    checkpoints = sorted(int(c) for c in args.checkpoints)
-    done = (
-        {(r["config"], r["seed"], r["checkpoint"]) for r in read_records(args.out)}
-        if Path(args.out).exists()
-        else set()
-    )
-    overrides = parse_overrides(args.hyperparams)
-    for config in args.configs:
-        entry = load_hyperparams(config, args.env, "pearl")
-        for seed in args.seeds:
-            todo = [c for c in checkpoints if (config, seed, c) not in done]
-            if not todo:
-                continue
-            save_dir = Path(args.save_root) / config / args.env / f"seed{seed}" if args.save_root else None
-            saved = sorted(save_dir.glob("*.zip"), key=lambda p: int(p.stem)) if save_dir and save_dir.exists() else []
-            if saved:
-                model = PEARL.load(saved[-1], env=gym.make(args.env), device="cpu")
-                model.load_replay_buffer(saved[-1].with_suffix(".pkl"))
-                print(f"{config} seed {seed}: resumed at {model.num_timesteps} steps", flush=True)
-            else:
-                model, _ = build_model(config, args.env, seed=seed, algo="pearl", **overrides)
-            began, steps_before = time.perf_counter(), model.num_timesteps
-            for checkpoint in todo:
-                if model.num_timesteps < checkpoint:
-                    model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
-                result = evaluate_pearl(model, args.env, n_episodes=args.episodes,
-                                        exploration_episodes=args.exploration_episodes, seed=10_000)  # fmt: skip
-                summary = result.summary()
-                record = {
-                    "config": config, "env": args.env, "seed": seed, "checkpoint": checkpoint,
-                    "steps": model.num_timesteps, "iterations": model.iterations,
-                    "returns": [episode["mean"] for episode in summary["inner_returns"]],
-                    "n_tasks": summary["n_meta_episodes"], "reference": summary.get("reference"),
-                    "hyperparams": {**entry, **overrides},
-                    "steps_per_second": (model.num_timesteps - steps_before) / (time.perf_counter() - began),
-                }  # fmt: skip
-                append_record(args.out, record)
-                print(f"{config} seed {seed}: {model.num_timesteps} steps, returns {record['returns']}", flush=True)
-                if save_dir is not None:
-                    save_dir.mkdir(parents=True, exist_ok=True)
-                    model.save(save_dir / f"{model.num_timesteps}.zip")
-                    model.save_replay_buffer(save_dir / f"{model.num_timesteps}.pkl")
+    def evaluate(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        result = evaluate_pearl(model, args.env, n_episodes=args.episodes,
+                                exploration_episodes=args.exploration_episodes, seed=10_000)  # fmt: skip
+        summary = result.summary()
+        return summary, {"reference": summary.get("reference")}
+
+    def load(path: Path) -> Any:
+        model = PEARL.load(path, env=gym.make(args.env), device="cpu")
+        model.load_replay_buffer(path.with_suffix(".pkl"))
+        return model
+
+    def save(model: Any, path: Path) -> None:
+        model.save(path)
+        model.save_replay_buffer(path.with_suffix(".pkl"))
+
+    run_to_checkpoints(args, "pearl", evaluate, load, save)
 
 
 def table(args: argparse.Namespace) -> None:

@@ -155,7 +155,8 @@ def check_model_fits_env(model: BaseAlgorithm, env: VecEnv | gym.Env, env_name: 
 EnvLike = str | gym.Env | VecEnv | Callable[..., gym.Env]
 
 
-def _as_vec_env(env: EnvLike, n_envs: int, env_kwargs: dict[str, Any] | None) -> VecEnv:
+def as_vec_env(env: EnvLike, n_envs: int = 1, env_kwargs: dict[str, Any] | None = None) -> VecEnv:
+    """``env`` as a VecEnv: a VecEnv as it is, an env alone, an id or a factory as ``n_envs`` copies."""
     if isinstance(env, VecEnv):
         return env
     if isinstance(env, gym.Env):
@@ -200,7 +201,7 @@ def evaluate_meta_policy(
     if n_meta_episodes < 1 or n_envs < 1:
         raise ValueError(f"n_meta_episodes and n_envs must be >= 1, got {n_meta_episodes} and {n_envs}")
     # As SB3 does for training: image observations are transposed to channels-first (VecTransposeImage).
-    vec_env = BaseAlgorithm._wrap_env(_as_vec_env(env, min(n_envs, n_meta_episodes), env_kwargs), monitor_wrapper=False)
+    vec_env = BaseAlgorithm._wrap_env(as_vec_env(env, min(n_envs, n_meta_episodes), env_kwargs), monitor_wrapper=False)
     check_model_fits_env(model, vec_env, env if isinstance(env, str) else "the environment")
     n = vec_env.num_envs
     # Fixed quotas per env, so that short meta-episodes are not over-represented (as SB3's evaluate_policy).

@@ -9,10 +9,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_hypernet.common.evaluation import MetaEvaluation
+from sb3_hypernet.common.evaluation import MetaEvaluation, as_vec_env
 from sb3_hypernet.common.task import check_task_env
 from sb3_hypernet.maml.adaptation import parameters_of
 from sb3_hypernet.maml.maml import MAML
@@ -45,11 +44,8 @@ def evaluate_maml(
     """
     if n_inner_steps < 0:
         raise ValueError(f"n_inner_steps must be >= 0, got {n_inner_steps}")
-    if isinstance(env, str):
-        default = model.get_env().num_envs if model.get_env() is not None else 20
-        env = make_vec_env(env, n_envs=n_envs or default)
-    elif env is not None and not isinstance(env, VecEnv):
-        env = make_vec_env(lambda: env, n_envs=1)
+    if env is not None:
+        env = as_vec_env(env, n_envs or (model.get_env().num_envs if model.get_env() is not None else 20))
     env = env or model.get_env()
     if env is None:
         raise ValueError("evaluate_maml needs an env: the model has none")

@@ -8,10 +8,9 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_hypernet.common.evaluation import MetaEvaluation
+from sb3_hypernet.common.evaluation import MetaEvaluation, as_vec_env
 from sb3_hypernet.common.task import check_task_env
 from sb3_hypernet.pearl.pearl import PEARL
 
@@ -44,11 +43,7 @@ def evaluate_pearl(
             f"n_episodes must be >= 1 and exploration_episodes in [0, n_episodes], got {n_episodes} and "
             f"{exploration_episodes}"
         )
-    if isinstance(env, str):
-        env = make_vec_env(env, n_envs=1)
-    elif env is not None and not isinstance(env, VecEnv):
-        env = make_vec_env(lambda: env, n_envs=1)
-    env = env or model.get_env()
+    env = as_vec_env(env) if env is not None else model.get_env()
     if env is None:
         raise ValueError("evaluate_pearl needs an env: the model has none")
     check_task_env(env)
