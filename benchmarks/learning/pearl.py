@@ -153,7 +153,7 @@ def table(args: argparse.Namespace) -> None:
         print(f"| {env_id} | {config} | {checkpoint} | {len(runs)} | {cells} | {seeds} |")
     reference = next((r["reference"] for r in records if r.get("reference")), None)
     if reference:
-        print(f"\n{reference[0]} return per episode: {reference[1][0]:.2f}")
+        print(f"\n{reference['label']} return per episode: {reference['inner_returns'][0]:.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:
