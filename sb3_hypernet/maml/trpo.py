@@ -57,10 +57,13 @@ def trpo_step(
     loss, _ = surrogate()
     gradient = flat_grad(loss, parameters)
 
+    # The KL's gradient, as a graph, once: every Hessian-vector product of the conjugate gradient differentiates it
+    # again (the parameters do not move until the line search).
+    _, kl = surrogate()
+    kl_gradient = flat_grad(kl, parameters, create_graph=True, retain_graph=True)
+
     def hessian_vector_product(vector: th.Tensor) -> th.Tensor:
-        _, kl = surrogate()
-        kl_gradient = flat_grad(kl, parameters, create_graph=True, retain_graph=True)
-        return flat_grad(kl_gradient @ vector, parameters) + damping * vector
+        return flat_grad(kl_gradient @ vector, parameters, retain_graph=True) + damping * vector
 
     direction = conjugate_gradient_solver(hessian_vector_product, gradient, max_iter=cg_iters)
     curvature = 0.5 * direction @ hessian_vector_product(direction)
