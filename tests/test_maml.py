@@ -338,3 +338,18 @@ def test_the_maml_zoo_entries_are_the_references(config):
             entry["policy"]
             == {"maml": "MlpPolicy", "context_maml": "ContextPolicy", "hyper_maml": "HyperPolicy"}[config]
         )
+
+
+def test_the_progress_bar_and_tensorboard_keys(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = make_maml(tensorboard_log=str(tmp_path))
+    model.learn(300, progress_bar=True)
+    assert model.iterations >= 1
+    (events,) = tmp_path.rglob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    expected = {"rollout/pre_adaptation_return", "rollout/post_adaptation_return", "train/kl", "train/step_fraction",
+                "train/surrogate_loss"}  # fmt: skip
+    assert expected <= tags, tags

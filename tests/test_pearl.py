@@ -326,13 +326,21 @@ def test_the_primary_network_on_distinct_rows_gives_the_same_outputs_and_gradien
     assert z.grad is not None
 
 
-def test_a_users_own_task_env_object_and_the_progress_bar(capsys):
+def test_a_users_own_task_env_object_the_progress_bar_and_tensorboard_keys(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     from envs.point_robot import PointRobot
 
     env = gym.wrappers.TimeLimit(PointRobot(dense=True), 20)  # an env object, not a registered id
-    model = make(env=env, n_train_tasks=2, meta_batch_size=2, initial_steps=20, tasks_per_iteration=1)
+    model = make(env=env, n_train_tasks=2, meta_batch_size=2, initial_steps=20, tasks_per_iteration=1,
+                 tensorboard_log=str(tmp_path))  # fmt: skip
     model.learn(60, progress_bar=True)
     assert model.num_timesteps >= 60
+    (events,) = tmp_path.rglob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    expected = {"train/critic_loss", "train/actor_loss", "train/kl_divergence", "train/z_variance", "train/iterations"}
+    assert expected <= set(accumulator.Tags()["scalars"])
 
 
 def test_rl_zoo3_trains_pearl_and_the_evaluator_runs_its_protocol(tmp_path, monkeypatch, capsys):
