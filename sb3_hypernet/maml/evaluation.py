@@ -34,7 +34,7 @@ def evaluate_maml(
     each of ``n_inner_steps`` inner steps, each on the previous stage's episodes (first order: evaluation needs no
     meta-gradient). Actions are sampled, as MAML's: the policy-gradient step learns nothing from mean actions.
 
-    :param model: a trained :class:`~sb3_hypernet.maml.MAML`
+    :param model: a trained :class:`~sb3_hypernet.MAML`
     :param env: a task env (id, env or VecEnv); default: the model's
     :param tasks: the tasks (default: the model's test tasks, or its train tasks when it has none)
     :param n_inner_steps: inner steps after the pre-adaptation stage

@@ -28,7 +28,7 @@ def evaluate_pearl(
     prior, then, after each episode, z drawn from the posterior given every transition gathered on the task so far;
     the return of each of the ``n_episodes`` episodes is the adaptation curve.
 
-    :param model: a trained :class:`~sb3_hypernet.pearl.PEARL`
+    :param model: a trained :class:`~sb3_hypernet.PEARL`
     :param env: a task env (id, env or one-env VecEnv); default: the model's
     :param tasks: the tasks (default: the model's test tasks, or its train tasks when it has none)
     :param n_episodes: episodes per task
