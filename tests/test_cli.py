@@ -77,3 +77,18 @@ def test_commands_print_no_gym_banner(command):
     result = run(command, "--help")
     assert result.returncode == 0
     assert "Gym has been unmaintained" not in result.stdout + result.stderr
+
+
+def test_the_launchers_register_the_benchmarks_without_gym_packages(tmp_path, monkeypatch):
+    from sb3_hypernet import train
+    from sb3_hypernet.experiments.zoo import use_default_gym_packages
+
+    assert use_default_gym_packages(["--env", "GridNavi-v0"]) == ["--env", "GridNavi-v0", "--gym-packages", "envs"]
+    assert use_default_gym_packages(["--gym-packages", "mine"]) == ["--gym-packages", "mine"]
+    assert use_default_gym_packages(["--gym-packages=mine"]) == ["--gym-packages=mine"]
+    small = "dict(gru_hidden_size=8, net_arch=[8], latent_embedding_dim=4)"
+    argv = ["train", "--algo", "meta_ppo_lstm", "--env", "GridNavi-v0", "--conf-file", "rnn_hn", "-n", "120",
+            "-f", str(tmp_path), "--eval-freq", "-1", "-params", "n_envs:2", f"policy_kwargs:{small}"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    train.main()  # rl_zoo3 alone: "GridNavi-v0 not found in gym registry"
+    assert (tmp_path / "meta_ppo_lstm" / "GridNavi-v0_1" / "GridNavi-v0.zip").exists()

@@ -216,3 +216,15 @@ def use_tf32(argv: list[str]) -> list[str]:
         return list(argv)
     enable_tf32()
     return [arg for arg in argv if arg != "--tf32"]
+
+
+#: The package's benchmark environments, imported by the launchers unless ``--gym-packages`` names others.
+DEFAULT_GYM_PACKAGES = ("envs",)
+
+
+def use_default_gym_packages(argv: list[str]) -> list[str]:
+    """``argv`` with ``--gym-packages envs`` added when it names no gym packages, so that the benchmarks' ids are
+    registered before rl_zoo3 looks the env up (rl_zoo3 itself imports none by default)."""
+    if any(arg == "--gym-packages" or arg.startswith("--gym-packages=") for arg in argv):
+        return list(argv)
+    return [*argv, "--gym-packages", *DEFAULT_GYM_PACKAGES]
