@@ -343,7 +343,9 @@ class MAML(BaseAlgorithm):
         while self.num_timesteps < total_timesteps:
             callback.on_rollout_start()
             batch, before, after = [], [], []
-            for index in self._rng.integers(len(self.train_tasks), size=self.meta_batch_size):
+            # Distinct tasks in a meta-batch, as far as there are enough.
+            n_tasks = len(self.train_tasks)
+            for index in self._rng.choice(n_tasks, self.meta_batch_size, replace=self.meta_batch_size > n_tasks):
                 task = self.train_tasks[int(index)]
                 train = self.sample_episodes(self.env, task, callback=callback)
                 if train is None:
