@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "one (a killed comparison loses at most one checkpoint interval per run)",
     )
     parser.add_argument("--report-only", action="store_true", help="train nothing: report what --out holds")
-    parser.add_argument("--previous", default=None, help="earlier results (JSON lines) to show beside, at their frames")
+    parser.add_argument(
+        "--previous",
+        nargs="*",
+        default=[],
+        help="earlier results (JSON lines) to show beside, at their frames; a method takes the first file that has it",
+    )
     parser.add_argument("--table", default=None, help="also write the table as Markdown here")
     parser.add_argument("--figure", default=None, help="adaptation curves beside the Bayes-optimal one (PNG)")
     return parser
@@ -112,20 +117,33 @@ def pending_runs(args: argparse.Namespace, finished: set[tuple[str, int]]) -> li
     return runs
 
 
-def previous_results(path: str, env: str) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """Per method, the final returns of each earlier run on ``env`` (its last record) and their frames."""
+def previous_results(paths: list[str], env: str) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Per method, the final returns of each earlier run on ``env`` (its last record) and their frames.
+
+    A method takes its runs from the first of ``paths`` that has it.
+    """
     previous: dict[str, list[float]] = defaultdict(list)
     previous_frames: dict[str, int] = {}
-    last: dict[tuple[str, int], dict] = {}
-    for record in read_records(path):
-        if record.get("env") == env:
-            key = (record["method"], record["seed"])
-            if key not in last or record["frames"] >= last[key]["frames"]:
-                last[key] = record
-    for (method, _), record in last.items():
-        previous[method].append(record["meta_return"]["mean"])
-        previous_frames[method] = record["frames"]
+    for path in paths:
+        last: dict[tuple[str, int], dict] = {}
+        for record in read_records(path):
+            if record.get("env") == env and record["method"] not in previous:
+                key = (record["method"], record["seed"])
+                if key not in last or record["frames"] >= last[key]["frames"]:
+                    last[key] = record
+        for (method, _), record in last.items():
+            previous[method].append(record["meta_return"]["mean"])
+            previous_frames[method] = record["frames"]
     return previous, previous_frames
+
+
+def returns_at(out: Path, env: str, frames: int) -> dict[str, list[float]]:
+    """Per method, the returns in --out at exactly ``frames`` (one per seed): today's value at an earlier budget."""
+    returns: dict[str, list[float]] = defaultdict(list)
+    for record in read_records(out):
+        if record.get("env") == env and record["frames"] == frames and not record.get("diverged"):
+            returns[record["method"]].append(record["meta_return"]["mean"])
+    return returns
 
 
 def write_table(
@@ -139,23 +157,27 @@ def write_table(
         f"--seeds {' '.join(map(str, args.seeds))} --out {args.out}`\n\n"
         "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI "
         "over seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "
-        "last result in the earlier file (its frames)" + (f", `{args.previous}`" if args.previous else "") + ".\n\n"
-        "| method | return | 68% CI | per seed | adaptation curve | earlier |\n|---|---|---|---|---|---|\n"
+        "last result in the earlier files (its frames and seeds"
+        + (", " + ", ".join(f"`{path}`" for path in args.previous) if args.previous else "")
+        + "); now at those frames: this run's mean return at the same frames, where it was evaluated there.\n\n"
+        "| method | return | 68% CI | per seed | adaptation curve | earlier | now at those frames |\n"
+        "|---|---|---|---|---|---|---|\n"
     )
     body = ""
     for name, mean, low, high, values, curve, label in rows:
-        earlier = (
-            f"{np.mean(previous[label]):.2f} ({previous_frames[label]} frames, {len(previous[label])} seeds)"
-            if label in previous
-            else "-"
-        )
+        earlier = now = "-"
+        if label in previous:
+            frames = previous_frames[label]
+            earlier = f"{np.mean(previous[label]):.2f} ({frames} frames, {len(previous[label])} seeds)"
+            today = returns_at(Path(args.out), args.env, frames).get(label)
+            now = f"{np.mean(today):.2f} ({len(today)} seeds)" if today else "-"
         body += (
             f"| {name} | {mean:.2f} | [{low:.2f}, {high:.2f}] | {' '.join(f'{v:.2f}' for v in values)} | "
-            f"{' '.join(f'{v:.2f}' for v in curve)} | {earlier} |\n"
+            f"{' '.join(f'{v:.2f}' for v in curve)} | {earlier} | {now} |\n"
         )
     if args.env in BAYES_OPTIMAL:
         optimal = BAYES_OPTIMAL[args.env]
-        body += f"| Bayes-optimal | {sum(optimal):.2f} | | | {' '.join(f'{v:.2f}' for v in optimal)} | |\n"
+        body += f"| Bayes-optimal | {sum(optimal):.2f} | | | {' '.join(f'{v:.2f}' for v in optimal)} | | |\n"
     Path(args.table).write_text(header + body)
 
 
@@ -196,7 +218,7 @@ def main() -> None:
     for record in final_records(out, args.frames):
         if record.get("env") == args.env and record["method"] in args.methods:
             finals[record["method"]][record["seed"]] = record
-    previous, previous_frames = previous_results(args.previous, args.env) if args.previous else ({}, {})
+    previous, previous_frames = previous_results(args.previous, args.env)
     rows: list[Row] = []
     print(f"\n{args.env}, {int(args.frames)} frames per run, seeds {args.seeds}; results in {out}")
     print(f"{'method':<30}{'return':>8}  {'68% CI over seeds':<18}  {'per seed':<24} adaptation curve (inner episodes)")
