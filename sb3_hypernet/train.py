@@ -5,7 +5,10 @@
 
 rl_zoo3 fixes its ``--algo`` choices when it starts, before ``--gym-packages`` are imported, so a new algorithm
 needs this launcher; everything else is ``python -m rl_zoo3.train`` unchanged (``--algo ppo_lstm`` works too).
-Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`). Added ``--vec-env`` choice: ``array``
+Added algorithms: ``meta_ppo_lstm`` (:class:`~sb3_hypernet.MetaRecurrentPPO`), ``pearl`` and ``maml``
+(:class:`~sb3_hypernet.PEARL`, :class:`~sb3_hypernet.MAML`; rl_zoo3's periodic evaluation and ``-optimize`` cannot run
+their adaptation, so the first is off for them and the second refused: evaluate their saved models with
+``python -m sb3_hypernet.evaluate``). Added ``--vec-env`` choice: ``array``
 (the task family's array-stepped VecEnv, :mod:`envs.vector`: all envs stepped in one call). Added flag: ``--tf32``
 (:func:`enable_tf32`: TensorFloat-32 matrix products on CUDA GPUs). ``--conf-file`` also takes a method name
 (``--conf-file rnn_hn``: the package's zoo config, found wherever the package is installed), and without
@@ -27,6 +30,7 @@ from sb3_hypernet.experiments.zoo import (
     register_algorithms,
     use_array_vec_env,
     use_default_gym_packages,
+    use_meta_algorithm_evaluation,
     use_tf32,
 )
 
@@ -38,6 +42,7 @@ def main() -> None:
         argv = use_default_gym_packages(use_zoo_configs(sys.argv[1:]))
     except ValueError as error:
         raise SystemExit(f"{sys.argv[0]}: error: argument --conf-file: {error}") from None
+    argv = use_meta_algorithm_evaluation(argv)
     sys.argv = [sys.argv[0], *use_array_vec_env(use_search_space(use_tf32(argv)))]
     rl_zoo3.train.ExperimentManager = MetaExperimentManager  # zoo's train() builds its manager by this name
     rl_zoo3.train.train()

@@ -352,7 +352,7 @@ def test_rl_zoo3_trains_pearl_and_the_evaluator_runs_its_protocol(tmp_path, monk
     small = "dict(net_arch=[16], encoder_net_arch=[16])"
     argv = [
         "train", "--algo", "pearl", "--env", "PointRobotTask-v0", "--gym-packages", "envs", "--conf-file", "pearl",
-        "-n", "200", "--eval-freq", "-1", "-f", str(tmp_path), "--seed", "0", "-params", "n_train_tasks:3",
+        "-n", "200", "-f", str(tmp_path), "--seed", "0", "-params", "n_train_tasks:3",
         "n_test_tasks:2", "initial_steps:40", "gradient_steps:2", "batch_size:16", "context_batch_size:8",
         "meta_batch_size:2", f"policy_kwargs:{small}",
     ]  # fmt: skip
@@ -388,3 +388,18 @@ def test_the_zoo_entries_are_the_references_and_build(config):
     assert entries["AntDirFwdBackTask-v0"]["train_tasks"] == [0.0, pytest.approx(math.pi)]
     model, _ = build_model(config, "PointRobotTask-v0", algo="pearl", seed=0)
     assert (model.n_train_tasks, len(model.test_tasks), model.reward_scale, model.gamma) == (80, 20, 100.0, 0.9)
+
+
+def test_the_launcher_turns_rl_zoo3_evaluation_off_and_refuses_to_score_by_it():
+    from sb3_hypernet.experiments.zoo import use_meta_algorithm_evaluation
+
+    for algo in ("pearl", "maml"):
+        argv = ["--algo", algo, "--env", "PointRobotTask-v0"]
+        assert use_meta_algorithm_evaluation(argv) == [*argv, "--eval-freq", "-1"]
+        assert use_meta_algorithm_evaluation([*argv, "--eval-freq", "-1"]) == [*argv, "--eval-freq", "-1"]
+        with pytest.raises(SystemExit, match=f"--eval-freq: rl_zoo3's EvalCallback cannot evaluate --algo {algo}"):
+            use_meta_algorithm_evaluation([*argv, "--eval-freq", "5000"])
+        with pytest.raises(SystemExit, match=f"-optimize cannot tune --algo {algo}"):
+            use_meta_algorithm_evaluation([*argv, "-optimize"])
+    other = ["--algo", "meta_ppo_lstm", "--eval-freq", "5000", "-optimize"]
+    assert use_meta_algorithm_evaluation(other) == other

@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import io
 import os
+import sys
 from typing import Any
 
 import torch as th
@@ -216,6 +217,41 @@ def use_tf32(argv: list[str]) -> list[str]:
         return list(argv)
     enable_tf32()
     return [arg for arg in argv if arg != "--tf32"]
+
+
+#: Algorithms whose policy rl_zoo3's evaluate_policy cannot evaluate: PEARL needs a posterior from context gathered
+#: on the task, MAML an inner adaptation step; their own protocols are in ``python -m sb3_hypernet.evaluate``.
+META_EVALUATED_ALGORITHMS = ("pearl", "maml")
+
+
+def use_meta_algorithm_evaluation(argv: list[str]) -> list[str]:
+    """``argv`` with rl_zoo3's periodic evaluation off (``--eval-freq -1``) for :data:`META_EVALUATED_ALGORITHMS`.
+
+    rl_zoo3's ``EvalCallback`` and ``-optimize``'s trials evaluate with SB3's ``evaluate_policy``: for PEARL that is the
+    prior's z on every episode, for MAML the unadapted policy, and a ``best_model.zip`` chosen by it would be chosen by
+    the wrong number. Asking for either with these algorithms exits with a usage error that says what to use instead.
+    """
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--algo")
+    parser.add_argument("--eval-freq", type=int)
+    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    known, _ = parser.parse_known_args(list(argv))
+    if known.algo not in META_EVALUATED_ALGORITHMS:
+        return list(argv)
+    evaluate = f"python -m sb3_hypernet.evaluate --model <saved zip> --env <env id> (its {known.algo} protocol)"
+    if known.optimize_hyperparameters:
+        raise SystemExit(
+            f"{sys.argv[0]}: error: -optimize cannot tune --algo {known.algo}: rl_zoo3 scores its trials with SB3's "
+            f"evaluate_policy, which does not run {known.algo}'s adaptation; train a grid of runs and compare them "
+            f"with {evaluate}"
+        )
+    if known.eval_freq is not None and known.eval_freq > 0:
+        raise SystemExit(
+            f"{sys.argv[0]}: error: argument --eval-freq: rl_zoo3's EvalCallback cannot evaluate --algo "
+            f"{known.algo} (SB3's evaluate_policy does not run its adaptation), so its periodic evaluation is off; "
+            f"save checkpoints with --save-freq and evaluate them with {evaluate}"
+        )
+    return list(argv) if known.eval_freq is not None else [*argv, "--eval-freq", "-1"]
 
 
 #: The package's benchmark environments, imported by the launchers unless ``--gym-packages`` names others.
