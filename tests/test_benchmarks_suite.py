@@ -149,3 +149,28 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert statuses.pop("(a) CUDA tests").startswith(SKIPPED)
     assert set(statuses.values()) == {PASS}, statuses
     assert "rnn_hn frames/s at 4" in text and "max loss difference 0" in text and "batch 16 factorized" in text
+
+
+def test_the_comparison_report_states_the_orderings_and_compares_like_for_like(tmp_path):
+    import json
+
+    def record(method, seed, frames, value):
+        return {"method": method, "seed": seed, "frames": frames, "env": "GridNavi-v0",
+                "meta_return": {"mean": value}, "inner_returns": [{"mean": value / 2}] * 2}  # fmt: skip
+
+    out, earlier = tmp_path / "now.jsonl", tmp_path / "earlier.jsonl"
+    now = [record("rnn_hn", s, f, v) for s in (1, 2) for f, v in ((500160, 20.0 + s), (1000320, 30.0 + s))]
+    now += [record("ti", s, 1000320, 10.0 + s) for s in (1, 2)] + [record("rnn", s, 1000320, 9.0) for s in (1, 2)]
+    now += [record("rnn_s", s, 1000320, 5.0 + 10 * s) for s in (1, 2)]  # 15, 25 against RNN's 9, 9
+    out.write_text("".join(json.dumps(r) + "\n" for r in now))
+    earlier.write_text(json.dumps(record("rnn_hn", 1, 500160, 12.0)) + "\n")
+    table = tmp_path / "table.md"
+    script = "benchmarks/learning/task_inference_comparison.py"
+    run = _run(script, "--report-only", "--frames", "1e6", "--out", str(out), "--previous", str(earlier),
+               "--methods", "rnn", "rnn_s", "rnn_hn", "ti", "--table", str(table))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    text = table.read_text()
+    assert "| RNN+HN | 31.50 |" in text and "| 12.00 (500160 frames, 1 seeds) | 21.50 (2 seeds) |" in text
+    assert "- RNN+HN first: holds (RNN+HN 31.50, best of the others RNN+S 20.00; 68% CIs apart)" in text
+    assert "- TI++HN above every other task-inference method: not measured here" in text
+    assert "- RNN+S >= RNN: holds (RNN+S 20.00, best of the others RNN 9.00; 68% CIs apart)" in text

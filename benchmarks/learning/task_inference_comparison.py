@@ -48,6 +48,13 @@ METHODS = {
     "rnn_hn_256": ("RNN+HN, state 256", "rnn_hn.yml", "meta_ppo_lstm", [_STATE_256]),
     "rnn_hn_sb3": ("RNN+HN, SB3's loss", "sb3_loss/rnn_hn.yml", "ppo_lstm", []),
 }
+#: The papers' orderings on the grids (NeurIPS 2023 section 5.1 and Fig. 9): (claim, method, the methods it should
+#: match or beat).
+ORDERINGS = [
+    ("RNN+HN first", "rnn_hn", ["rnn", "rnn_s", "ti_naive", "ti", "ti_plus_plus_hn", "vi_hn"]),
+    ("TI++HN above every other task-inference method", "ti_plus_plus_hn", ["ti_naive", "ti", "vi_hn"]),
+    ("RNN+S >= RNN", "rnn_s", ["rnn"]),
+]
 #: Bayes-optimal return of each inner episode (VariBAD's exploration of the 5x5 grid), per env.
 BAYES_OPTIMAL = {"GridNavi-v0": [4.0, 11.07, 11.07, 11.07]}
 
@@ -178,7 +185,30 @@ def write_table(
     if args.env in BAYES_OPTIMAL:
         optimal = BAYES_OPTIMAL[args.env]
         body += f"| Bayes-optimal | {sum(optimal):.2f} | | | {' '.join(f'{v:.2f}' for v in optimal)} | | |\n"
-    Path(args.table).write_text(header + body)
+    ordering = "\nThe papers' orderings at this budget:\n\n" + "\n".join(orderings(rows)) + "\n"
+    Path(args.table).write_text(header + body + ordering)
+
+
+def orderings(rows: list[Row]) -> list[str]:
+    """Whether each of :data:`ORDERINGS` holds among ``rows``: the method's mean against the best of the others, and
+    whether their 68% CIs over seeds are apart."""
+    found = {label: (name, mean, low, high) for name, mean, low, high, _, _, label in rows}
+    lines = []
+    for claim, method, others in ORDERINGS:
+        present = [label for label in others if label in found]
+        if method not in found or not present:
+            lines.append(f"- {claim}: not measured here")
+            continue
+        name, mean, low, high = found[method]
+        rival = max(present, key=lambda label: found[label][1])
+        rival_name, rival_mean, rival_low, rival_high = found[rival]
+        holds = mean >= rival_mean
+        apart = low > rival_high if holds else high < rival_low
+        lines.append(
+            f"- {claim}: {'holds' if holds else 'does not hold'} ({name} {mean:.2f}, best of the others "
+            f"{rival_name} {rival_mean:.2f}; 68% CIs {'apart' if apart else 'overlap'})"
+        )
+    return lines
 
 
 def draw_figure(args: argparse.Namespace, rows: list[Row]) -> None:
@@ -243,6 +273,7 @@ def main() -> None:
         optimal = BAYES_OPTIMAL[args.env]
         curve = " ".join(f"{v:.2f}" for v in optimal)
         print(f"{'Bayes-optimal':<30}{sum(optimal):>8.2f}  {'':<18}    {'':<24} {curve}")
+    print("\nThe papers' orderings at this budget:", *orderings(rows), sep="\n")
     if args.table:
         write_table(args, rows, previous, previous_frames)
     if args.figure and rows:
