@@ -17,6 +17,7 @@ curve is printed below the table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -91,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="earlier results (JSON lines) to show beside, at their frames; a method takes the first file that has it",
     )
     parser.add_argument("--table", default=None, help="also write the table as Markdown here")
+    parser.add_argument(
+        "--machine",
+        default=None,
+        help="the machine the runs trained on, for the table (default: this one's cores and torch version)",
+    )
     parser.add_argument("--figure", default=None, help="adaptation curves beside the Bayes-optimal one (PNG)")
     return parser
 
@@ -153,6 +159,24 @@ def returns_at(out: Path, env: str, frames: int) -> dict[str, list[float]]:
     return returns
 
 
+def default_machine(args: argparse.Namespace, rows: list[Row]) -> str:
+    """This machine's cores and torch, and the torch threads and median frames/s the runs recorded."""
+    import platform
+
+    import torch
+
+    records = [
+        r for r in read_records(args.out) if r.get("env") == args.env and r["method"] in {row[6] for row in rows}
+    ]
+    threads = sorted({r["threads"] for r in records if r.get("threads")})
+    fps = [r["fps"] for r in records if r.get("fps")]
+    return (
+        f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, "
+        f"{'/'.join(map(str, threads)) or '?'} torch thread(s) per run"
+        + (f", median {np.median(fps):.0f} frames/s per run" if fps else "")
+    )
+
+
 def write_table(
     args: argparse.Namespace, rows: list[Row], previous: dict[str, list[float]], previous_frames: dict[str, int]
 ) -> None:
@@ -162,6 +186,7 @@ def write_table(
         f"`python benchmarks/learning/task_inference_comparison.py --methods {' '.join(args.methods)} "
         f"--frames {args.frames:g} "
         f"--seeds {' '.join(map(str, args.seeds))} --out {args.out}`\n\n"
+        f"Machine: {args.machine or default_machine(args, rows)}.\n\n"
         "Mean deterministic meta-episode return over seeds (100 tasks per evaluation) with its 68% bootstrap CI "
         "over seeds; the adaptation curve is the mean return of each inner episode. Earlier: the same method's "
         "last result in the earlier files (its frames and seeds"
