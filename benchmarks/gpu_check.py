@@ -16,6 +16,10 @@ reported as not run):
     240, 4096 and 15360: a 16-env minibatch, a 4096-env rollout step, a 1024-env minibatch) on the device.
 (b) benchmarks/speed/scaling.py: RNN and RNN+HN at 256, 1024 and 4096 envs, without and with --tf32 (one process
     each: TF32 is a process-wide setting).
+(e) the ICML 2021 meta-RL algorithms on the device: PEARL's and Hyper-PEARL's gradient steps/s at the reference's
+    sizes on HalfCheetah-Vel (benchmarks/learning/pearl.py speed; the point robot's CPU sizes with --quick), and
+    MAML's, Context-MAML's and Hyper-MAML's seconds per meta-iteration on Navigation2D (benchmarks/learning/maml.py
+    speed). Last, so that a short budget spends itself on the steps above first.
 
 --quick runs the same steps at tiny sizes (a few envs, a few repeats). The file (default
 benchmarks/results/gpu_check_<device>.md, <device> the GPU's name or "cpu") gives the machine, torch and its
@@ -62,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="where the steps run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a few envs, a few repeats (a dry run)")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown file (default: see above)")
-    parser.add_argument("--budget", type=float, default=450.0, help="seconds for all steps together")
+    parser.add_argument("--budget", type=float, default=540.0, help="seconds for all steps together")
     add_threads_option(parser, help_text="torch threads of every step (default: torch's choice)")
     return parser
 
@@ -199,6 +203,22 @@ def parity_figures(output: str) -> str:
     )
 
 
+def pearl_figures(output: str) -> str:
+    """Gradient steps/s of each PEARL config and Hyper-PEARL's ratio to PEARL, per env."""
+    rows = table_rows(output, r"\| (\S+) \| (pearl|hyper_pearl) \| ([\d.]+) \| (\d+) \|")
+    if not rows:
+        raise ValueError("no rows")
+    return "gradient steps/s: " + "; ".join(f"{env} {config} {updates}" for env, config, updates, _ in rows)
+
+
+def maml_figures(output: str) -> str:
+    """Seconds per meta-iteration of each MAML config."""
+    rows = table_rows(output, r"\| (maml|context_maml|hyper_maml) \| [\d.]+ \| ([\d.]+) \|")
+    if not rows:
+        raise ValueError("no rows")
+    return "seconds per meta-iteration: " + ", ".join(f"{config} {seconds}" for config, seconds in rows)
+
+
 def plan(args: argparse.Namespace, scratch: Path) -> list[Step]:
     """The steps for --device and --quick."""
     python = sys.executable
@@ -223,6 +243,12 @@ def plan(args: argparse.Namespace, scratch: Path) -> list[Step]:
         layers = ["--batch-sizes", "240", "4096", "15360", "--repeats", "10"]
         buffer_repeats = ["--repeats", "3"]
     scaling = [python, "benchmarks/speed/scaling.py", "--methods", "rnn", "rnn_hn", "--n-envs", *n_envs, *device]
+    if args.quick:
+        pearl = ["--envs", "PointRobotTask-v0", "--updates", "2", "--repeats", "1"]
+        maml = ["--meta-batch-size", "2", "--repeats", "1"]
+    else:
+        pearl = ["--envs", "CheetahVelTask-v0", "--updates", "10", "--repeats", "3"]
+        maml = ["--meta-batch-size", "20", "--repeats", "3"]
     return [
         Step(
             "(a) CUDA tests",
@@ -260,6 +286,18 @@ def plan(args: argparse.Namespace, scratch: Path) -> list[Step]:
         ),
         Step("(b) scaling, TF32 off", [*scaling, *threads], timeout=150, figures=scaling_figures),
         Step("(b) scaling, TF32 on", [*scaling, "--tf32", *threads], timeout=150, figures=scaling_figures),
+        Step(
+            "(e) PEARL and Hyper-PEARL",
+            [python, "benchmarks/learning/pearl.py", "speed", *pearl, *device, *threads],
+            timeout=150,
+            figures=pearl_figures,
+        ),
+        Step(
+            "(e) MAML, Context-MAML and Hyper-MAML",
+            [python, "benchmarks/learning/maml.py", "speed", "--env", "Navigation2DTask-v0", *maml, *device, *threads],
+            timeout=150,
+            figures=maml_figures,
+        ),
     ]
 
 

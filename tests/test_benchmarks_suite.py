@@ -144,11 +144,12 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     text = out.read_text()
     assert text.startswith("# GPU check: cpu (quick): PASS")
     rows = [line for line in text.splitlines() if line.startswith("| (")]
-    assert len(rows) == 6
+    assert len(rows) == 8
     statuses = {row.split(" | ")[0].lstrip("| "): row.split(" | ")[1] for row in rows}
     assert statuses.pop("(a) CUDA tests").startswith(SKIPPED)
     assert set(statuses.values()) == {PASS}, statuses
     assert "rnn_hn frames/s at 4" in text and "max loss difference 0" in text and "batch 16 factorized" in text
+    assert "PointRobotTask-v0 hyper_pearl" in text and "hyper_maml" in text
 
 
 def test_the_comparison_report_states_the_orderings_and_compares_like_for_like(tmp_path):

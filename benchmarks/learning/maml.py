@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--env", default="Navigation2DTask-v0")
     speed.add_argument("--meta-batch-size", type=int, default=20)
     speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda)")
     add_threads_option(speed, 1)
     learning = commands.add_parser("learning", help="learning curves before and after adaptation")
     learning.add_argument("--env", required=True, help="a task env id, e.g. Navigation2DTask-v0")
@@ -63,7 +64,8 @@ def speed(args: argparse.Namespace) -> None:
     import envs  # noqa: F401
     from sb3_hypernet.experiments.zoo import build_model
 
-    models = {name: build_model(name, args.env, algo="maml", seed=0, meta_batch_size=args.meta_batch_size)[0]
+    models = {name: build_model(name, args.env, algo="maml", seed=0, device=args.device,
+                                 meta_batch_size=args.meta_batch_size)[0]
               for name in CONFIGS}  # fmt: skip
     timings: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.repeats):
@@ -72,8 +74,8 @@ def speed(args: argparse.Namespace) -> None:
             model.learn(1, reset_num_timesteps=False)
             timings[name].append(1.0 / (time.perf_counter() - began))
     episodes = models["maml"].env.num_envs
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {args.env}, meta-batch "
-          f"{args.meta_batch_size} x {episodes} episodes; medians of {args.repeats} repeats")  # fmt: skip
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; {args.env}, "
+          f"meta-batch {args.meta_batch_size} x {episodes} episodes; medians of {args.repeats} repeats")  # fmt: skip
     print("| config | iterations/s | seconds per iteration |\n|---|---|---|")
     for name, values in timings.items():
         rate = statistics.median(values)

@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--envs", nargs="+", default=["PointRobotTask-v0", "CheetahVelTask-v0"])
     speed.add_argument("--updates", type=int, default=20, help="gradient steps per measurement")
     speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--device", default="cpu", help="torch device of the networks (cpu, cuda)")
     add_threads_option(speed, 1)
     learning = commands.add_parser("learning", help="learning curves with PEARL's evaluation")
     learning.add_argument("--env", required=True, help="a task env id, e.g. PointRobotTask-v0")
@@ -65,8 +66,9 @@ def speed(args: argparse.Namespace) -> None:
     rows = []
     for env_id in args.envs:
         try:
-            models = {name: build_model(name, env_id, algo="pearl", seed=0, n_train_tasks=16, initial_steps=200,
-                                        gradient_steps=0)[0] for name in ("pearl", "hyper_pearl")}  # fmt: skip
+            settings = dict(algo="pearl", seed=0, device=args.device, n_train_tasks=16, initial_steps=200,
+                            gradient_steps=0)  # fmt: skip
+            models = {name: build_model(name, env_id, **settings)[0] for name in ("pearl", "hyper_pearl")}
         except Exception as error:
             print(f"{env_id}: skipped ({type(error).__name__}: {error})")
             continue
@@ -88,7 +90,8 @@ def speed(args: argparse.Namespace) -> None:
     import torch
 
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); medians of {args.repeats} interleaved repeats"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {args.device}; medians of "
+        f"{args.repeats} interleaved repeats"
     )
     print("| env | config | gradient steps/s | env steps/s |\n|---|---|---|---|")
     for env_id, name, updates, steps in rows:
