@@ -159,6 +159,11 @@ def returns_at(out: Path, env: str, frames: int) -> dict[str, list[float]]:
     return returns
 
 
+def interval(low: float, high: float) -> str:
+    """A 68% CI as ``[low, high]``, or ``one seed`` where there is none."""
+    return "one seed" if np.isnan(low) else f"[{low:.2f}, {high:.2f}]"
+
+
 def default_machine(args: argparse.Namespace, rows: list[Row]) -> str:
     """This machine's cores and torch, and the torch threads and median frames/s the runs recorded."""
     import platform
@@ -204,7 +209,7 @@ def write_table(
             today = returns_at(Path(args.out), args.env, frames).get(label)
             now = f"{np.mean(today):.2f} ({len(today)} seeds)" if today else "-"
         body += (
-            f"| {name} | {mean:.2f} | [{low:.2f}, {high:.2f}] | {' '.join(f'{v:.2f}' for v in values)} | "
+            f"| {name} | {mean:.2f} | {interval(low, high)} | {' '.join(f'{v:.2f}' for v in values)} | "
             f"{' '.join(f'{v:.2f}' for v in curve)} | {earlier} | {now} |\n"
         )
     if args.env in BAYES_OPTIMAL:
@@ -245,8 +250,9 @@ def draw_figure(args: argparse.Namespace, rows: list[Row]) -> None:
 
     fig, axis = plt.subplots(figsize=(6, 4))
     for name, _, _, _, values, curve, label in rows:
+        variant = label.endswith(("_256", "_sb3"))  # a variant of a method drawn in the method's colour
         axis.plot(range(1, len(curve) + 1), curve, marker="o", label=f"{name} ({len(values)} seeds)",
-                  color=method_colour(label))  # fmt: skip
+                  color=method_colour(label), linestyle=":" if variant else "-")  # fmt: skip
     if args.env in BAYES_OPTIMAL:
         optimal = BAYES_OPTIMAL[args.env]
         axis.plot(range(1, len(optimal) + 1), optimal, "k--", label="Bayes-optimal")
@@ -291,7 +297,7 @@ def main() -> None:
         diverged = len(runs_done) - len(finite)
         rows.append((name, float(np.mean(values)), low, high, values, curve.tolist(), label))
         print(
-            f"{name:<30}{np.mean(values):>8.2f}  [{low:6.2f}, {high:6.2f}]    {per_seed:<24} "
+            f"{name:<30}{np.mean(values):>8.2f}  {interval(low, high):<18}  {per_seed:<24} "
             f"{' '.join(f'{v:.2f}' for v in curve)}" + (f"  ({diverged} diverged)" if diverged else "")
         )
     if args.env in BAYES_OPTIMAL:
