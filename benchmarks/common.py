@@ -96,6 +96,14 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return {key: yaml.safe_load(value) for key, _, value in (item.partition(":") for item in items)}
 
 
+def runs_by_checkpoint(records: list[dict[str, Any]]) -> list[tuple[tuple[str, str, int], list[dict[str, Any]]]]:
+    """The records of run_to_checkpoints grouped by (env, config, checkpoint), sorted, each group's runs by seed."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault((record["env"], record["config"], record["checkpoint"]), []).append(record)
+    return [(key, sorted(groups[key], key=lambda r: r["seed"])) for key in sorted(groups)]
+
+
 def run_to_checkpoints(
     args: argparse.Namespace,
     algo: str,

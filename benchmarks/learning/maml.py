@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import add_threads_option, new_parser, read_records, run_to_checkpoints, set_threads
+from benchmarks.common import (
+    add_threads_option,
+    new_parser,
+    read_records,
+    run_to_checkpoints,
+    runs_by_checkpoint,
+    set_threads,
+)
 
 CONFIGS = ("maml", "context_maml", "hyper_maml")
 
@@ -108,8 +115,7 @@ def table(args: argparse.Namespace) -> None:
     stages = records[0]["stages"]
     print(f"| env | config | steps | seeds | {' | '.join(stages)} |")
     print("|---|---|---|---|" + "---|" * len(stages))
-    for env_id, config, checkpoint in sorted({(r["env"], r["config"], r["checkpoint"]) for r in records}):
-        runs = [r for r in records if (r["env"], r["config"], r["checkpoint"]) == (env_id, config, checkpoint)]
+    for (env_id, config, checkpoint), runs in runs_by_checkpoint(records):
         means = " | ".join(f"{statistics.mean(r['returns'][i] for r in runs):.2f}" for i in range(len(stages)))
         print(f"| {env_id} | {config} | {checkpoint} | {len(runs)} | {means} |")
 

@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for `python benchmarks/<kind>/<x>.py`
-from benchmarks.common import add_threads_option, new_parser, read_records, run_to_checkpoints, set_threads
+from benchmarks.common import (
+    add_threads_option,
+    new_parser,
+    read_records,
+    run_to_checkpoints,
+    runs_by_checkpoint,
+    set_threads,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,14 +149,11 @@ def table(args: argparse.Namespace) -> None:
     if not records:
         print(f"no records in {args.out}")
         return
-    keys = sorted({(r["env"], r["config"], r["checkpoint"]) for r in records})
     n_episodes = len(records[0]["returns"])
     header = " | ".join(f"episode {i + 1}" for i in range(n_episodes))
     print(f"| env | config | steps | seeds | {header} | last episode per seed |")
     print("|---|---|---|---|" + "---|" * n_episodes + "---|")
-    for env_id, config, checkpoint in keys:
-        runs = sorted((r for r in records if (r["env"], r["config"], r["checkpoint"]) == (env_id, config, checkpoint)),
-                      key=lambda r: r["seed"])  # fmt: skip
+    for (env_id, config, checkpoint), runs in runs_by_checkpoint(records):
         means = [statistics.mean(r["returns"][i] for r in runs) for i in range(n_episodes)]
         seeds = ", ".join(f"{r['seed']}: {r['returns'][-1]:.2f}" for r in runs)
         cells = " | ".join(f"{m:.2f}" for m in means)
