@@ -175,3 +175,30 @@ def test_the_comparison_report_states_the_orderings_and_compares_like_for_like(t
     assert "- RNN+HN first: holds (RNN+HN 31.50, best of the others RNN+S 20.00; 68% CIs apart)" in text
     assert "- TI++HN above every other task-inference method: not measured here" in text
     assert "- RNN+S >= RNN: holds (RNN+S 20.00, best of the others RNN 9.00; 68% CIs apart)" in text
+
+
+def test_maml_learning_resumes_and_reports_its_tables_and_policy_std(tmp_path):
+    """maml.py learning at tiny sizes to two checkpoints (the second resumed from the first's save), then its table
+    and the action std of each saved checkpoint."""
+    out, root = tmp_path / "maml.jsonl", tmp_path / "models"
+    settings = ["--env", "Navigation2DTask-v0", "--configs", "maml", "--seeds", "0", "--out", str(out),
+                "--save-root", str(root), "--hyperparams", "n_envs:2", "meta_batch_size:2", "n_train_tasks:3",
+                "n_test_tasks:2"]  # fmt: skip
+    first = _run("benchmarks/learning/maml.py", "learning", "--checkpoints", "400", *settings, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _run("benchmarks/learning/maml.py", "learning", "--checkpoints", "400", "1600", *settings, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed at" in second.stdout
+    table = _run("benchmarks/learning/maml.py", "table", "--out", str(out)).stdout
+    assert "| Navigation2DTask-v0 | maml | 400 | 1 |" in table and "| Navigation2DTask-v0 | maml | 1600 | 1 |" in table
+    stds = _run("benchmarks/learning/maml.py", "policy-std", "--save-root", str(root), timeout=120).stdout
+    rows = [line for line in stds.splitlines() if line.startswith("| Navigation2DTask-v0 | maml | 0 |")]
+    assert len(rows) == 2, stds
+    from sb3_hypernet.maml import MAML
+
+    last = max(root.glob("maml/Navigation2DTask-v0/seed0/*.zip"), key=lambda path: int(path.stem))
+    expected = MAML.load(last, device="cpu").policy.log_std.detach().exp().tolist()
+    values = [float(v) for v in rows[-1].split(" | ")[-1].rstrip(" |").split(", ")]
+    assert values == pytest.approx(expected, abs=5e-4) and values != [1.0, 1.0]
+    empty = _run("benchmarks/learning/maml.py", "policy-std", "--save-root", str(tmp_path / "none")).stdout
+    assert empty.startswith("no checkpoints under")

@@ -334,6 +334,7 @@ def test_the_maml_zoo_entries_are_the_references(config):
         assert (entry["n_envs"], entry["gamma"], entry["gae_lambda"], entry["max_kl"]) == (20, 0.95, 1.0, 0.01)
         assert (entry["cg_iters"], entry["cg_damping"], entry["line_search_steps"]) == (10, 1e-5, 20)
         assert entry["inner_lr"] == (5e-5 if config == "hyper_maml" else 0.1)
+        assert entry["first_order"] is True  # the reference's effective meta-gradient
         assert (
             entry["policy"]
             == {"maml": "MlpPolicy", "context_maml": "ContextPolicy", "hyper_maml": "HyperPolicy"}[config]

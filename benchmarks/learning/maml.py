@@ -5,6 +5,7 @@ and after adaptation, and their table.
     python benchmarks/learning/maml.py learning --env Navigation2DTask-v0 --configs maml context_maml hyper_maml \\
         --seeds 0 --checkpoints 1e6 2e6 4e6 --out benchmarks/results/maml_navigation.jsonl --save-root /tmp/maml
     python benchmarks/learning/maml.py table --out benchmarks/results/maml_navigation.jsonl
+    python benchmarks/learning/maml.py policy-std --save-root /tmp/maml
 
 ``speed``: meta-iterations per second (sampling a meta-batch before and after adaptation, then the TRPO step) of
 each config at its zoo entry's sizes on Navigation2DTask-v0, with --meta-batch-size tasks; interleaved repeats,
@@ -16,6 +17,10 @@ it (--hyperparams overrides entries as ``key:value``); at each checkpoint (the f
 --save-root a run saves its model at every checkpoint and a restarted command resumes from the last one.
 
 ``table``: the records as a Markdown table: per config and checkpoint, the mean over seeds of each stage's return.
+
+``policy-std``: the meta-learned action standard deviation (exp of the policy's log-std, per action dimension) of
+every checkpoint a ``learning`` run saved under --save-root, as a Markdown table. The inner step's size on the mean
+scales with 1 / std^2, so a shrinking std is a larger effective step on the same episodes.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_threads_option(learning, 1)
     table = commands.add_parser("table", help="the learning records as a Markdown table")
     table.add_argument("--out", required=True)
+    policy_std = commands.add_parser("policy-std", help="the action std of every saved checkpoint")
+    policy_std.add_argument("--save-root", required=True, help="a learning run's --save-root")
     return parser
 
 
@@ -120,10 +127,28 @@ def table(args: argparse.Namespace) -> None:
         print(f"| {env_id} | {config} | {checkpoint} | {len(runs)} | {means} |")
 
 
+def policy_std(args: argparse.Namespace) -> None:
+    from sb3_hypernet.maml import MAML
+
+    checkpoints = sorted(
+        Path(args.save_root).glob("*/*/seed*/*.zip"),
+        key=lambda p: (p.parts[-4], p.parts[-3], int(p.parts[-2][4:]), int(p.stem)),
+    )
+    if not checkpoints:
+        print(f"no checkpoints under {args.save_root} (<config>/<env>/seed<N>/<steps>.zip)")
+        return
+    print("| env | config | seed | steps | action std |\n|---|---|---|---|---|")
+    for path in checkpoints:
+        model = MAML.load(path, device="cpu")
+        std = model.policy.log_std.detach().exp().tolist()
+        print(f"| {path.parts[-3]} | {path.parts[-4]} | {path.parts[-2][4:]} | {model.num_timesteps} | "
+              f"{', '.join(f'{value:.3f}' for value in std)} |")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.command == "table":
-        table(args)
+    if args.command in ("table", "policy-std"):
+        table(args) if args.command == "table" else policy_std(args)
         return
     set_threads(args.threads)
     speed(args) if args.command == "speed" else learning(args)
